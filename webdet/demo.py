@@ -1,0 +1,5 @@
+"""demo."""
+
+
+def register(subparsers):
+    """Add this subcommand to the `webdet` parser."""

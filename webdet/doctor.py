@@ -1,0 +1,5 @@
+"""doctor."""
+
+
+def register(subparsers):
+    """Add this subcommand to the `webdet` parser."""

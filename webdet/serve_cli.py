@@ -1,0 +1,5 @@
+"""serve_cli."""
+
+
+def register(subparsers):
+    """Add this subcommand to the `webdet` parser."""
