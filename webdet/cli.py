@@ -10,6 +10,7 @@ from webdet.errors import WebdetError
 STAGE_MODULES = (
     "data_prep.cli",
     "training.cli",
+    "training.evaluate_cli",
     "export.cli",
     "webdet.serve_cli",
     "webdet.doctor",

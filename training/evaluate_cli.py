@@ -1,0 +1,5 @@
+"""CLI subcommand `webdet evaluate`."""
+
+
+def register(subparsers):
+    """Add `evaluate` to the `webdet` parser."""
