@@ -1,0 +1,101 @@
+"""One resolved experiment config: YAML files in `configs/`, `base:` inheritance and `--set` overrides.
+
+The resolved config is saved in the run directory (`config.yaml`) so evaluate and export read the
+decisions train made instead of re-deriving them.
+"""
+import copy
+from pathlib import Path
+
+import yaml
+
+from webdet.errors import WebdetError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_CONFIG = "ssd_mobilenet_v2_320.yaml"
+
+
+def find_config(name_or_path) -> Path:
+    """A config path as given, or a name looked up in `configs/` (with or without `.yaml`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for candidate in (CONFIG_DIR / path.name, CONFIG_DIR / f"{path.name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+    raise WebdetError(f"{name_or_path}: no such config file (built-in configs: {known})")
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge `override` into a copy of `base`: nested dicts merge, everything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_config(name_or_path=DEFAULT_CONFIG) -> dict:
+    """Read a config file and the chain of `base:` files it extends."""
+    path = find_config(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise WebdetError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise WebdetError(f"{path}: a config must be a mapping of sections")
+    base = data.pop("base", None)
+    if base:
+        data = merge(load_config(path.parent / base if (path.parent / base).is_file() else base), data)
+    return data
+
+
+def apply_overrides(config: dict, overrides) -> dict:
+    """Apply `section.key=value` strings; values are parsed as YAML (numbers, lists, null)."""
+    config = copy.deepcopy(config)
+    for item in overrides or ():
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise WebdetError(f"--set {item}: expected KEY=VALUE, e.g. train.learning_rate=0.02")
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise WebdetError(f"--set {item}: unknown section '{part}'")
+            node = node[part]
+        if leaf not in node:
+            raise WebdetError(f"--set {item}: unknown key '{key}' (known: {', '.join(sorted(node))})")
+        node[leaf] = yaml.safe_load(raw)
+    return config
+
+
+def validate(config: dict) -> dict:
+    """Check the values train cannot work with, naming the key."""
+    model, train = config["model"], config["train"]
+    stride = 2 ** int(model["max_level"])
+    size = int(model["input_size"])
+    if size <= 0 or size % stride:
+        raise WebdetError(f"model.input_size={size}: must be a positive multiple of {stride} (2**max_level)")
+    if int(train["batch_size"]) < 1:
+        raise WebdetError(f"train.batch_size={train['batch_size']}: must be at least 1")
+    if float(train["learning_rate"]) <= 0:
+        raise WebdetError(f"train.learning_rate={train['learning_rate']}: must be positive")
+    if train["optimizer"] not in ("sgd", "adamw"):
+        raise WebdetError(f"train.optimizer={train['optimizer']}: must be sgd or adamw")
+    if train.get("steps") is None and int(train["epochs"]) < 1:
+        raise WebdetError("train.epochs: must be at least 1 when train.steps is null")
+    return config
+
+
+def save_config(config: dict, path) -> None:
+    Path(path).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def read_run_config(run_dir) -> dict:
+    """The resolved config a run saved; a one-line error when the folder is not a run."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise WebdetError(f"{run_dir}: not a training run (no config.yaml); run `webdet train` first")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
