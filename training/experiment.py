@@ -1,0 +1,89 @@
+"""Translate a webdet config into Model Garden's RetinaNet experiment: the model, inputs and loss all
+come from `official.vision`, so nothing here re-implements the network, the anchor labeler or the loss."""
+import math
+
+from official.core import config_definitions as cfg
+from official.modeling import optimization
+from official.vision.configs import backbones, common, decoders
+from official.vision.configs import retinanet as rcfg
+
+
+def model_config(config: dict, num_classes: int) -> rcfg.RetinaNet:
+    """SSD MobileNetV2 FPNLite: MobileNetV2 backbone, separable-conv FPN and RetinaNet head."""
+    m = config["model"]
+    size = int(m["input_size"])
+    return rcfg.RetinaNet(
+        num_classes=num_classes + 1,  # Model Garden keeps class 0 for background
+        input_size=[size, size, 3],
+        min_level=int(m["min_level"]),
+        max_level=int(m["max_level"]),
+        anchor=rcfg.Anchor(num_scales=int(m["num_scales"]), aspect_ratios=list(m["aspect_ratios"]),
+                           anchor_size=float(m["anchor_size"])),
+        backbone=backbones.Backbone(type="mobilenet", mobilenet=backbones.MobileNet(
+            model_id="MobileNetV2", filter_size_scale=float(m["backbone_width"]))),
+        decoder=decoders.Decoder(type="fpn", fpn=decoders.FPN(
+            num_filters=int(m["fpn_filters"]), use_separable_conv=True)),
+        head=rcfg.RetinaNetHead(num_convs=int(m["head_convs"]), num_filters=int(m["head_filters"]),
+                                use_separable_conv=True),
+        norm_activation=common.NormActivation(activation=m["activation"], use_sync_bn=False,
+                                              norm_momentum=0.99, norm_epsilon=1e-3),
+        detection_generator=rcfg.DetectionGenerator(
+            apply_nms=True, nms_version="v2",
+            pre_nms_score_threshold=float(config["eval"]["score_threshold"]),
+            nms_iou_threshold=float(config["eval"]["iou_threshold"]),
+            max_num_detections=int(config["eval"]["max_detections"])),
+    )
+
+
+def data_config(pattern: str, batch_size: int, training: bool, augment: dict, seed: int) -> rcfg.DataConfig:
+    """Model Garden's TFRecord reader, OD API decoder and RetinaNet parser for one split."""
+    parser = rcfg.Parser(
+        aug_rand_hflip=bool(augment.get("hflip")) if training else False,
+        aug_scale_min=float(augment.get("scale_min", 1.0)) if training else 1.0,
+        aug_scale_max=float(augment.get("scale_max", 1.0)) if training else 1.0,
+    )
+    return rcfg.DataConfig(
+        input_path=pattern, global_batch_size=batch_size, is_training=training, dtype="float32",
+        parser=parser, shuffle_buffer_size=1000 if training else 1, drop_remainder=training,
+        cycle_length=2, deterministic=not training, seed=seed,
+        decoder=common.DataDecoder(type="simple_decoder"),
+    )
+
+
+def schedule(config: dict, total_steps: int) -> optimization.OptimizationConfig:
+    """Warm-up then cosine decay; SGD with momentum (the zoo's choice) or AdamW (faster from scratch)."""
+    t = config["train"]
+    lr = float(t["learning_rate"])
+    warmup = min(int(t["warmup_steps"]), max(total_steps - 1, 0))
+    if t["optimizer"] == "sgd":
+        optimizer = {"type": "sgd", "sgd": {"momentum": 0.9, "global_clipnorm": float(t["gradient_clip_norm"])}}
+    else:
+        optimizer = {"type": "adamw", "adamw": {"weight_decay_rate": float(t["weight_decay"]),
+                                                 "global_clipnorm": float(t["gradient_clip_norm"]),
+                                                 "exclude_from_weight_decay": ["batch_normalization", "bias"]}}
+    return optimization.OptimizationConfig({
+        "optimizer": optimizer,
+        "learning_rate": {"type": "cosine", "cosine": {"initial_learning_rate": lr,
+                                                       "decay_steps": max(total_steps, 1)}},
+        "warmup": {"type": "linear", "linear": {"warmup_steps": warmup, "warmup_learning_rate": lr * 0.01}},
+    })
+
+
+def task_config(config: dict, data_dir, num_classes: int, total_steps: int = 1) -> rcfg.RetinaNetTask:
+    """The whole RetinaNetTask: model, train/test inputs and losses."""
+    t = config["train"]
+    weight_decay = float(t["weight_decay"]) if t["optimizer"] == "sgd" else 0.0
+    return rcfg.RetinaNetTask(
+        model=model_config(config, num_classes),
+        train_data=data_config(f"{data_dir}/train-*.tfrecord", int(t["batch_size"]), True, t["augment"],
+                               int(t["seed"])),
+        validation_data=data_config(f"{data_dir}/test-*.tfrecord", int(t["batch_size"]), False, {},
+                                    int(t["seed"])),
+        losses=rcfg.Losses(l2_weight_decay=weight_decay),
+        per_category_metrics=num_classes > 1,
+        use_coco_metrics=True,
+    )
+
+
+def steps_per_epoch(num_train_images: int, batch_size: int) -> int:
+    return max(1, math.floor(num_train_images / batch_size))

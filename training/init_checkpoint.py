@@ -1,0 +1,118 @@
+"""Starting weights: Model Garden's COCO-pretrained MobileNetV2-SSD 320, a local checkpoint, or none.
+
+Everything but the class-prediction layer is restored: its size depends on the number of classes,
+so it stays freshly initialised.
+"""
+import hashlib
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import tensorflow as tf
+
+from webdet.errors import WebdetError
+
+COCO_URL = ("https://storage.googleapis.com/tf_model_garden/vision/qat/mobilenetv2_ssd_coco/"
+            "mobilenetv2_ssd_i320_ckpt.tar.gz")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("WEBDET_CACHE", Path.home() / ".cache" / "webdet"))
+
+
+def download(url: str, dest: Path) -> Path:
+    """Download once into the cache; a partial file never masquerades as a complete one."""
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_suffix(dest.suffix + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, open(part, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, OSError) as exc:
+        part.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", exc)
+        raise WebdetError(
+            f"cannot download the COCO checkpoint from {url} ({reason}); train from scratch with "
+            "--init-checkpoint none, or pass a local checkpoint directory, ckpt-N prefix or .tar.gz") from None
+    part.rename(dest)
+    return dest
+
+
+def extract(archive: Path) -> Path:
+    """Unpack a checkpoint tar.gz into the cache (keyed by its content hash) and return the folder."""
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+    target = cache_dir() / "checkpoints" / digest
+    if not target.is_dir():
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(tmp, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise WebdetError(f"{archive}: not a readable checkpoint archive ({exc})") from None
+        tmp.rename(target)
+    return target
+
+
+def find_prefix(path: Path) -> str:
+    """A checkpoint prefix from a directory, a `ckpt-N` prefix or a tar.gz."""
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar")):
+        path = extract(path)
+    if Path(str(path) + ".index").is_file():
+        return str(path)
+    if path.is_dir():
+        latest = tf.train.latest_checkpoint(str(path))
+        if latest:
+            return latest
+        indexes = sorted(path.rglob("*.index"), key=lambda p: p.stat().st_mtime)
+        if indexes:
+            return str(indexes[-1])[: -len(".index")]
+    raise WebdetError(f"{path}: no TensorFlow checkpoint found (expected a directory, a ckpt-N prefix or a .tar.gz)")
+
+
+def resolve(spec: str) -> str | None:
+    """`none` → None, `coco` → the downloaded COCO checkpoint, anything else → a local path."""
+    if spec in (None, "", "none"):
+        return None
+    if spec == "coco":
+        return find_prefix(download(COCO_URL, cache_dir() / Path(COCO_URL).name))
+    path = Path(spec).expanduser()
+    if not path.exists() and not Path(str(path) + ".index").exists():
+        raise WebdetError(f"--init-checkpoint {spec}: no such file or directory")
+    return find_prefix(path)
+
+
+# Everything in RetinaNetHead but `_classifier`, whose size depends on the number of classes.
+HEAD_RESTORED = ("_cls_convs", "_cls_norms", "_box_convs", "_box_norms", "_box_regressor")
+
+
+def _restorable_parts(model) -> dict:
+    children = model.head._trackable_children()
+    head = {name: children[name] for name in HEAD_RESTORED if name in children}
+    return {"backbone": model.backbone, "decoder": model.decoder, "head": tf.train.Checkpoint(**head)}
+
+
+def restore_pretrained(model, prefix: str) -> None:
+    """Restore backbone, decoder and head (but not the class layer) from a training checkpoint.
+
+    Accepts the layout of Model Garden's trainer (`model/_backbone`, …) and that of its exported
+    module checkpoints (`backbone`, `decoder`, `head` at the root).
+    """
+    parts = _restorable_parts(model)
+    layouts = (
+        tf.train.Checkpoint(model=tf.train.Checkpoint(**{f"_{k}": v for k, v in parts.items()})),
+        tf.train.Checkpoint(**parts),
+    )
+    errors = []
+    for layout in layouts:
+        try:
+            layout.read(prefix).expect_partial().assert_existing_objects_matched()
+            return
+        except (AssertionError, ValueError, tf.errors.OpError) as exc:
+            errors.append(str(exc).splitlines()[0][:200])
+    raise WebdetError(f"{prefix}: checkpoint does not match this model ({errors[-1]})")

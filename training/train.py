@@ -1,0 +1,291 @@
+"""`webdet train`: fine-tune (or train from scratch) the detector on a prepared `data/` folder.
+
+Model, inputs, loss and COCO evaluation are Model Garden's RetinaNet task; this module owns the run:
+the resolved config, checkpoints and resume, progress, live evaluation, early stopping and the plots.
+"""
+import contextlib
+import io
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+from tqdm import tqdm
+
+from data_prep.label_map import read_label_map
+from training import experiment, init_checkpoint
+from training.config import read_run_config, save_config, validate
+from training.history import History, plot_history
+from training.model import build_task
+from training.strategy import make_strategy
+from webdet.errors import WebdetError
+
+EXPLODED_LOSS = 1e4
+
+
+@dataclass
+class DataInfo:
+    data_dir: Path
+    labels: dict
+    train_images: int
+    test_images: int
+
+
+def read_data_dir(data_dir) -> DataInfo:
+    """What train needs from `data/`, with one-line errors for a folder prepare did not write."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise WebdetError(f"{data_dir}: no such data folder; run `webdet prepare LABELIMG_DIR --out {data_dir}`")
+    label_map = data_dir / "label_map.pbtxt"
+    if not label_map.is_file():
+        raise WebdetError(f"{label_map}: missing; is {data_dir} a folder written by `webdet prepare`?")
+    labels = read_label_map(label_map)
+    if not labels:
+        raise WebdetError(f"{label_map}: no classes in the label map")
+    counts = {}
+    for split in ("train", "test"):
+        files = sorted(data_dir.glob(f"{split}-*.tfrecord"))
+        if not files:
+            raise WebdetError(f"{data_dir}: no {split}-*.tfrecord shards; run `webdet prepare` again")
+        counts[split] = sum(1 for _ in tf.data.TFRecordDataset([str(f) for f in files]))
+    if counts["train"] == 0:
+        raise WebdetError(f"{data_dir}: the train split is empty (0 images)")
+    return DataInfo(data_dir, labels, counts["train"], counts["test"])
+
+
+def resolve_run(config: dict, data: DataInfo, run_dir: Path, log) -> dict:
+    """A new run saves its resolved config and label map; an existing one must match its data."""
+    saved_map = run_dir / "label_map.pbtxt"
+    if (run_dir / "config.yaml").is_file():
+        resolved = read_run_config(run_dir)
+        if read_label_map(saved_map) != data.labels:
+            raise WebdetError(
+                f"{data.data_dir / 'label_map.pbtxt'}: classes {sorted(data.labels.values())} differ from the run's "
+                f"{saved_map} ({sorted(read_label_map(saved_map).values())}); use a new --run folder")
+        log(f"Resuming run {run_dir} with its saved config.yaml")
+        return resolved
+    config = validate(config)
+    batch = int(config["train"]["batch_size"])
+    per_epoch = experiment.steps_per_epoch(data.train_images, batch)
+    steps = config["train"].get("steps") or per_epoch * int(config["train"]["epochs"])
+    config["train"]["steps"] = int(steps)
+    config["data"] = {"dir": str(data.data_dir.resolve()), "train_images": data.train_images,
+                      "test_images": data.test_images, "steps_per_epoch": per_epoch,
+                      "labels": {int(k): v for k, v in data.labels.items()}}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
+    shutil.copyfile(data.data_dir / "label_map.pbtxt", saved_map)
+    return config
+
+
+def _merge_replicas(strategy, value):
+    parts = strategy.experimental_local_results(value)
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
+
+
+class Trainer:
+    """Holds the task, model, optimizer and checkpoints of one run."""
+
+    def __init__(self, config: dict, run_dir: Path, strategy: tf.distribute.Strategy):
+        self.config, self.run_dir, self.strategy = config, run_dir, strategy
+        data_dir = config["data"]["dir"]
+        total = int(config["train"]["steps"])
+        self.task = build_task(config, data_dir, len(config["data"]["labels"]), total)
+        self.task_config = self.task.task_config
+        with strategy.scope():
+            self.model = self.task.build_model()
+            self.optimizer = self.task.create_optimizer(experiment.schedule(config, total))
+            self.train_metrics = self.task.build_metrics(training=True)
+            self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self.last = tf.train.CheckpointManager(self.checkpoint, str(run_dir / "checkpoints"), max_to_keep=3)
+        self.best = tf.train.CheckpointManager(self.checkpoint, str(run_dir / "checkpoints" / "best"),
+                                               max_to_keep=1)
+        self._train_fn = None
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def learning_rate(self) -> float:
+        lr = self.optimizer.learning_rate
+        return float(lr(self.optimizer.iterations) if callable(lr) else lr)
+
+    def restore_or_initialize(self, init_spec: str, log) -> None:
+        if self.last.latest_checkpoint:
+            self.checkpoint.restore(self.last.latest_checkpoint).expect_partial()
+            log(f"Resumed from {self.last.latest_checkpoint} at step {self.step}")
+            return
+        prefix = init_checkpoint.resolve(init_spec)
+        if prefix:
+            init_checkpoint.restore_pretrained(self.model, prefix)
+            log(f"Initialised backbone, FPN and box head from {prefix} (class layer fresh)")
+        else:
+            log("Training from scratch (no initial checkpoint)")
+
+    def train_steps(self, iterator, count: int) -> dict:
+        """Run `count` steps in one traced loop; returns the mean losses over them."""
+        if self._train_fn is None:
+            def step_fn(inputs):
+                self.task.train_step(inputs, self.model, self.optimizer, metrics=self.train_metrics)
+
+            @tf.function
+            def loop(iterator, count):
+                for _ in tf.range(count):
+                    self.strategy.run(step_fn, args=(next(iterator),))
+
+            self._train_fn = loop
+        for metric in self.train_metrics:
+            metric.reset_state()
+        self._train_fn(iterator, tf.constant(count, tf.int32))
+        return {m.name: float(m.result()) for m in self.train_metrics}
+
+    def evaluate(self) -> dict:
+        """COCO metrics on the test split through Model Garden's COCO evaluator (pycocotools)."""
+        strategy = self.strategy
+        metrics = self.task.build_metrics(training=False)
+        dataset = strategy.distribute_datasets_from_function(
+            lambda ctx: self.task.build_inputs(self.task_config.validation_data, ctx))
+
+        @tf.function
+        def step(inputs):
+            return strategy.run(lambda x: self.task.validation_step(x, self.model, metrics=metrics), args=(inputs,))
+
+        state = None
+        for inputs in dataset:
+            logs = step(inputs)
+            name = self.task.coco_metric.name
+            merged = tf.nest.map_structure(lambda v: _merge_replicas(strategy, v), logs[name])
+            state = self.task.aggregate_logs(state, {name: merged})
+        if state is None:
+            return {}
+        with contextlib.redirect_stdout(io.StringIO()):
+            results = self.task.reduce_aggregated_logs(state)
+        return {k: float(v) for k, v in results.items()}
+
+    def save(self) -> str:
+        return self.last.save(checkpoint_number=self.step)
+
+
+def train(data_dir, run_dir, config: dict, *, init_checkpoint_spec=None, strategy_name=None,
+          log=print, progress=True) -> dict:
+    """Train until `train.steps`, evaluating every `train.eval_every_epochs`; resumable.
+
+    Returns the run summary (also written to `summary.json`).
+    """
+    run_dir = Path(run_dir)
+    data = read_data_dir(data_dir)
+    config = resolve_run(config, data, run_dir, log)
+    t = config["train"]
+    strategy = make_strategy(strategy_name or t.get("strategy", "auto"))
+    tf.keras.utils.set_random_seed(int(t["seed"]))
+    trainer = Trainer(config, run_dir, strategy)
+    trainer.restore_or_initialize(init_checkpoint_spec or t["init_checkpoint"], log)
+    history = History(run_dir)
+    summary = _run_loop(trainer, config, history, log, progress)
+    summary["plots"] = [str(p) for p in plot_history(history.rows, run_dir / "plots")]
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    log(describe(summary))
+    return summary
+
+
+def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: bool) -> dict:
+    t = config["train"]
+    total, per_epoch = int(t["steps"]), int(config["data"]["steps_per_epoch"])
+    batch = int(t["batch_size"])
+    eval_every = max(1, int(t["eval_every_epochs"] * per_epoch))
+    log_every = max(1, int(t["log_every_steps"]))
+    patience = t.get("patience")
+    best = history.best()
+    best_ap = best["AP"] if best else -1.0
+    stale = _evaluations_since_best(history)
+    dataset = trainer.strategy.distribute_datasets_from_function(
+        lambda ctx: trainer.task.build_inputs(trainer.task_config.train_data, ctx))
+    iterator = iter(dataset)
+    start_step, started = trainer.step, time.time()
+    stopped = "completed"
+    bar = tqdm(total=total, initial=start_step, unit="step", disable=not progress, dynamic_ncols=True,
+               mininterval=1.0)
+    try:
+        while trainer.step < total:
+            step = trainer.step
+            count = min(log_every, total - step, eval_every - step % eval_every)
+            tick = time.time()
+            losses = trainer.train_steps(iterator, count)
+            seconds = time.time() - tick
+            loss = losses["total_loss"]
+            if not math.isfinite(loss) or loss > EXPLODED_LOSS:
+                kept = trainer.last.latest_checkpoint or "none yet"
+                raise WebdetError(
+                    f"training diverged at step {trainer.step}: loss = {loss:.4g}; the last good checkpoint "
+                    f"({kept}) is kept. Lower train.learning_rate (now {t['learning_rate']}) and run again")
+            row = {"step": trainer.step, "epoch": round(trainer.step / per_epoch, 3),
+                   "seconds": round(time.time() - started, 1), "loss": loss, "cls_loss": losses["cls_loss"],
+                   "box_loss": losses["box_loss"], "learning_rate": trainer.learning_rate(),
+                   "images_per_sec": round(count * batch / max(seconds, 1e-9), 2)}
+            bar.update(count)
+            bar.set_postfix(loss=f"{loss:.3f}", cls=f"{row['cls_loss']:.3f}", box=f"{row['box_loss']:.4f}",
+                            lr=f"{row['learning_rate']:.2g}", img_s=f"{row['images_per_sec']:.1f}")
+            if trainer.step % eval_every == 0 or trainer.step >= total:
+                trainer.save()
+                metrics = trainer.evaluate()
+                row.update(AP=metrics.get("AP"), AP50=metrics.get("AP50"), AR100=metrics.get("ARmax100"))
+                improved = row["AP"] is not None and row["AP"] > best_ap
+                if improved:
+                    best_ap, stale = row["AP"], 0
+                    trainer.best.save(checkpoint_number=trainer.step)
+                else:
+                    stale += 1
+                bar.write(f"step {trainer.step}: AP {row['AP']:.3f}  AP50 {row['AP50']:.3f}  "
+                          f"AR100 {row['AR100']:.3f}{'  (best)' if improved else ''}")
+                history.log(row)
+                if patience and stale >= int(patience):
+                    bar.write(f"Early stop: no AP improvement in {stale} evaluations (patience {patience})")
+                    stopped = "early_stopped"
+                    break
+            else:
+                history.log(row)
+    except KeyboardInterrupt:
+        bar.close()
+        saved = trainer.save()
+        log(f"Interrupted at step {trainer.step}; saved {saved}. Run the same command to resume.")
+        raise
+    finally:
+        bar.close()
+    return _summary(trainer, history, start_step, time.time() - started, batch, stopped)
+
+
+def _evaluations_since_best(history: History) -> int:
+    evals = history.evaluations()
+    if not evals:
+        return 0
+    best_index = max(range(len(evals)), key=lambda i: evals[i]["AP"])
+    return len(evals) - 1 - best_index
+
+
+def _summary(trainer: Trainer, history: History, start_step: int, seconds: float, batch: int,
+             stopped: str) -> dict:
+    best = history.best() or {}
+    steps = trainer.step - start_step
+    return {"run_dir": str(trainer.run_dir), "status": stopped, "steps": trainer.step,
+            "steps_this_session": steps, "seconds": round(seconds, 1),
+            "images_per_sec": round(steps * batch / seconds, 2) if seconds > 0 and steps else None,
+            "best_step": best.get("step"), "best_AP": best.get("AP"), "best_AP50": best.get("AP50"),
+            "best_AR100": best.get("AR100"), "best_checkpoint": trainer.best.latest_checkpoint,
+            "last_checkpoint": trainer.last.latest_checkpoint}
+
+
+def describe(summary: dict) -> str:
+    """The one-paragraph end-of-run summary."""
+    if summary.get("best_AP") is None:
+        best = "no evaluation yet"
+    else:
+        best = (f"best AP {summary['best_AP']:.3f} (AP50 {summary['best_AP50']:.3f}, AR100 "
+                f"{summary['best_AR100']:.3f}) at step {summary['best_step']}")
+    speed = f", {summary['images_per_sec']} images/s" if summary.get("images_per_sec") else ""
+    return (f"Training {summary['status'].replace('_', ' ')} at step {summary['steps']}: {best}; "
+            f"{summary['steps_this_session']} steps in {summary['seconds']:.0f} s{speed}. "
+            f"Best checkpoint: {summary['best_checkpoint']}. Plots in {Path(summary['run_dir']) / 'plots'}.")
