@@ -42,3 +42,28 @@ def prepared_dir(synth_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data")
     prepare([synth_dir], out, seed=0)
     return out
+
+
+TINY_RUN_STEPS = 240
+
+
+@pytest.fixture(scope="session")
+def tiny_run(prepared_dir, tmp_path_factory) -> Path:
+    """A run of the tiny config trained long enough on synthetic data to find the shapes."""
+    from training.config import apply_overrides, load_config
+    from training.train import train
+
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    config = apply_overrides(load_config("tiny"), [f"train.steps={TINY_RUN_STEPS}", "train.eval_every_epochs=10"])
+    train(prepared_dir, run, config, progress=False, log=lambda *_: None)
+    return run
+
+
+@pytest.fixture(scope="session")
+def exported_dir(tiny_run, prepared_dir, tmp_path_factory) -> Path:
+    """`webdet export` of the tiny run: SavedModel + web model + metadata, parity checked."""
+    from export.exporter import export_run
+
+    out = tmp_path_factory.mktemp("export") / "tiny"
+    export_run(tiny_run, out, data_dir=prepared_dir, log=lambda *_: None)
+    return out
