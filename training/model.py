@@ -1,9 +1,16 @@
 """The detection model and its inference function, shared by train, evaluate and export."""
+import warnings
+
 import tensorflow as tf
 from official.vision.ops import preprocess_ops
 from official.vision.tasks.retinanet import RetinaNetTask
 
 from training import experiment
+
+# The MobileNetV2 backbone offers a level-6 feature the FPN builds itself; Keras warns about it on every call.
+warnings.filterwarnings("ignore", message="Input dict contained keys")
+# The backbone's final 1x1 conv feeds no pyramid level, so it never gets gradients; TF warns every step.
+tf.get_logger().setLevel("ERROR")
 
 # Model Garden's RetinaNet parser normalises with these ImageNet statistics (RGB, 0..255 scale);
 # the exported models and the web app must use the same numbers.

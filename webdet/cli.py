@@ -1,6 +1,7 @@
 """The `webdet` command: parses flags and hands them to the stage libraries."""
 import argparse
 import importlib
+import os
 import sys
 
 from webdet import __version__
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    # TensorFlow's C++ start-up chatter (CUDA probes on CPU machines) is not for users; errors still raise.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
