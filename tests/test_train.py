@@ -1,0 +1,186 @@
+"""`webdet train`: checkpoints, resume, live COCO evaluation, warm starts and the errors a user can hit."""
+import csv
+import json
+import shutil
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from training import init_checkpoint
+from training.config import apply_overrides, load_config, read_run_config
+from training.model import build_model
+from training.train import Trainer, train
+from webdet.cli import main
+from webdet.errors import WebdetError
+
+
+def tiny(*overrides):
+    return apply_overrides(load_config("tiny"), list(overrides))
+
+
+def quiet(*_):
+    pass
+
+
+def test_tiny_run_writes_what_evaluate_and_export_need(tiny_run):
+    config = read_run_config(tiny_run)
+    assert config["train"]["steps"] == 240
+    assert config["data"]["labels"] == {1: "circle", 2: "square", 3: "triangle"}
+    assert (tiny_run / "label_map.pbtxt").is_file()
+    assert tf.train.latest_checkpoint(str(tiny_run / "checkpoints")).endswith("ckpt-240")
+    assert tf.train.latest_checkpoint(str(tiny_run / "checkpoints" / "best"))
+    for name in ("losses.png", "ap.png"):
+        assert (tiny_run / "plots" / name).stat().st_size > 5000
+    assert list((tiny_run / "logs" / "train").glob("events.out.tfevents.*"))
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == 240
+
+
+def test_live_evaluation_comes_from_the_coco_evaluator_and_the_model_learns(tiny_run):
+    with open(tiny_run / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    evals = [r for r in rows if r["AP"]]
+    assert [int(r["step"]) for r in evals] == sorted({int(r["step"]) for r in evals})
+    assert len(evals) >= 2
+    for row in evals:
+        for key in ("AP", "AP50", "AR100"):
+            assert 0.0 <= float(row[key]) <= 1.0
+    losses = [float(r["loss"]) for r in rows]
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), "the loss should fall"
+    best = json.loads((tiny_run / "summary.json").read_text())["best_AP50"]
+    assert best > 0.3, f"the tiny model should find the synthetic shapes (AP50 {best})"
+
+
+def test_interrupted_run_resumes_with_step_count_and_optimizer_state(prepared_dir, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    config = tiny("train.steps=12", "train.log_every_steps=4", "train.eval_every_epochs=100")
+    real_steps = Trainer.train_steps
+    calls = []
+
+    def interrupted(self, iterator, count):
+        calls.append(count)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_steps(self, iterator, count)
+
+    monkeypatch.setattr(Trainer, "train_steps", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(prepared_dir, run, config, progress=False, log=quiet)
+    saved = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    assert saved.endswith("ckpt-4")
+    saved_slots = {name: tf.train.load_checkpoint(saved).get_tensor(name)
+                   for name, _ in tf.train.list_variables(saved) if "OPTIMIZER_SLOT/optimizer/m/" in name}
+    assert saved_slots, "the optimizer's moments are in the checkpoint"
+
+    monkeypatch.setattr(Trainer, "train_steps", real_steps)
+    messages = []
+    restored = {}
+    real_restore = Trainer.restore_or_initialize
+
+    def spy(self, spec, log):
+        real_restore(self, spec, log)
+        restored["iterations"] = int(self.optimizer.iterations.numpy())
+
+    monkeypatch.setattr(Trainer, "restore_or_initialize", spy)
+    summary = train(prepared_dir, run, config, progress=False, log=messages.append)
+    assert restored["iterations"] == 4
+    assert any("Resumed from" in m and "ckpt-4" in m for m in messages)
+    assert summary["steps"] == 12 and summary["steps_this_session"] == 8
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run / "checkpoints")))
+    moved = [not np.array_equal(reader.get_tensor(n), v) for n, v in saved_slots.items()]
+    assert any(moved), "training went on from the restored optimizer state"
+
+
+def test_warm_start_restores_all_but_the_class_layer(tiny_run, tmp_path):
+    config = read_run_config(tiny_run)
+    source = tf.train.latest_checkpoint(str(tiny_run / "checkpoints"))
+    archive = tmp_path / "pretrained.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in (tiny_run / "checkpoints").glob("ckpt-240*"):
+            tar.add(path, arcname=f"pretrained/{path.name}")
+    trained = build_model(config, 3)
+    tf.train.Checkpoint(model=trained).read(source).expect_partial()
+    fresh = build_model(config, 1)  # another dataset: one class
+    fresh_classifier = [v.numpy().copy() for v in fresh.head._classifier.variables]
+    prefix = init_checkpoint.resolve(str(archive))
+    init_checkpoint.restore_pretrained(fresh, prefix)
+    for a, b in zip(trained.backbone.variables, fresh.backbone.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(trained.head._box_regressor.variables, fresh.head._box_regressor.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for before, var in zip(fresh_classifier, fresh.head._classifier.variables):
+        np.testing.assert_array_equal(before, var.numpy())
+    assert fresh.head._classifier.variables[0].shape != trained.head._classifier.variables[0].shape
+
+
+def test_coco_download_without_network_says_how_to_continue(monkeypatch, tmp_path):
+    monkeypatch.setenv("WEBDET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(init_checkpoint, "COCO_URL", "http://127.0.0.1:9/mobilenetv2_ssd_i320_ckpt.tar.gz")
+    with pytest.raises(WebdetError, match="--init-checkpoint none") as err:
+        init_checkpoint.resolve("coco")
+    assert "\n" not in str(err.value)
+    assert not list((tmp_path / "cache").glob("*.part"))
+
+
+def test_mismatched_checkpoint_is_a_clear_error(tmp_path):
+    other = tf.Module()
+    other.w = tf.Variable([1.0])
+    prefix = tf.train.Checkpoint(model=other).write(str(tmp_path / "other"))
+    model = build_model(tiny(), 2)
+    with pytest.raises(WebdetError, match="does not match this model"):
+        init_checkpoint.restore_pretrained(model, prefix)
+
+
+def test_diverging_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(prepared_dir, tmp_path):
+    config = tiny("train.steps=30", "train.log_every_steps=2", "train.eval_every_epochs=100",
+                  "train.optimizer=sgd", "train.learning_rate=1e12", "train.warmup_steps=0",
+                  "train.gradient_clip_norm=1e30")
+    with pytest.raises(WebdetError, match="diverged at step .*learning_rate") as err:
+        train(prepared_dir, tmp_path / "run", config, progress=False, log=quiet)
+    assert "\n" not in str(err.value)
+
+
+def test_resume_with_another_label_map_is_refused(tiny_run, prepared_dir, tmp_path):
+    other = tmp_path / "data"
+    shutil.copytree(prepared_dir, other)
+    (other / "label_map.pbtxt").write_text("item {\n  id: 1\n  name: 'kangaroo'\n}\n")
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    with pytest.raises(WebdetError, match="differ from the run"):
+        train(other, run, tiny(), progress=False, log=quiet)
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d: None, "no such data folder"),
+    (lambda d: d.mkdir(), "label_map.pbtxt: missing"),
+])
+def test_bad_data_dir_is_one_line(tmp_path, capsys, setup, message):
+    data = tmp_path / "data"
+    setup(data)
+    code = main(["train", "--data", str(data), "--run", str(tmp_path / "run"), "--config", "tiny"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_data_dir_without_shards(prepared_dir, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(prepared_dir / "label_map.pbtxt", data)
+    assert main(["train", "--data", str(data), "--run", str(tmp_path / "run"), "--config", "tiny"]) == 2
+    assert "no train-*.tfrecord shards" in capsys.readouterr().err
+
+
+def test_unknown_override_names_the_key(tmp_path, capsys):
+    code = main(["train", "--data", str(tmp_path), "--run", str(tmp_path / "r"), "--set", "train.learnig_rate=1"])
+    assert code == 2
+    assert "unknown key 'train.learnig_rate'" in capsys.readouterr().err
+
+
+def test_config_rejects_input_size_that_the_pyramid_cannot_use():
+    from training.config import validate
+
+    with pytest.raises(WebdetError, match="multiple of 64"):
+        validate(tiny("model.input_size=100"))
