@@ -19,7 +19,7 @@ KANGAROO = REPO.parent / "shared" / "datasets" / "kangaroo"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="ssd_mobilenet_v2_320.yaml")
+    parser.add_argument("--config", default="ssd_mobilenet_v2_320_scratch.yaml")
     parser.add_argument("--steps", type=int, default=1600, help="training step budget")
     parser.add_argument("--work", default="/tmp/webdet-kangaroo", help="where data/, the run and eval go")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")

@@ -1,6 +1,5 @@
 """CLI subcommand `webdet train`."""
-from training.config import DEFAULT_CONFIG
-from training.strategy import CHOICES
+from training.config import DEFAULT_CONFIG, STRATEGIES
 
 
 def register(subparsers):
@@ -18,7 +17,7 @@ def register(subparsers):
     p.add_argument("--batch-size", type=int, help="global batch size (sets train.batch_size)")
     p.add_argument("--patience", type=int, help="stop after N evaluations without AP improvement")
     p.add_argument("--init-checkpoint", help="coco (default), none, or a checkpoint dir / ckpt-N prefix / .tar.gz")
-    p.add_argument("--strategy", choices=CHOICES, help="tf.distribute strategy (default: auto)")
+    p.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (default: auto)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set train.learning_rate=0.02 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")

@@ -12,6 +12,7 @@ from webdet.errors import WebdetError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = "ssd_mobilenet_v2_320.yaml"
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
 
 def find_config(name_or_path) -> Path:

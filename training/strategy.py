@@ -4,9 +4,8 @@ import os
 import tensorflow as tf
 from official.common import distribute_utils
 
+from training.config import STRATEGIES as CHOICES
 from webdet.errors import WebdetError
-
-CHOICES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
 
 def resolve_name(name: str) -> str:

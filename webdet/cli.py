@@ -1,11 +1,11 @@
 """The `webdet` command: parses flags and hands them to the stage libraries."""
 import argparse
 import importlib
-import os
 import sys
 
 from webdet import __version__
 from webdet.errors import WebdetError
+from webdet.quiet import import_tensorflow
 
 # Each stage registers its own subcommands; the CLI only routes.
 STAGE_MODULES = (
@@ -32,13 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    # TensorFlow's C++ start-up chatter (CUDA probes on CPU machines) is not for users; errors still raise.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if getattr(args, "needs_tensorflow", True):
+        import_tensorflow()
     try:
         result = args.func(args)
     except WebdetError as exc:

@@ -1,0 +1,42 @@
+"""The tutorial's CSV: one row per box in pixels; an image with no boxes is one row with empty class."""
+from pathlib import Path
+
+import pandas as pd
+
+from webdet.errors import WebdetError
+
+COLUMNS = ["filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax", "source"]
+
+
+def rows_for(record) -> list[dict]:
+    """CSV rows of one prepared image record (see `prepare.ImageRecord`)."""
+    base = {"filename": record.filename, "width": record.width, "height": record.height, "source": record.source}
+    if not record.boxes:
+        return [{**base, "class": "", "xmin": "", "ymin": "", "xmax": "", "ymax": ""}]
+    return [{**base, "class": b.name, "xmin": _num(b.xmin), "ymin": _num(b.ymin), "xmax": _num(b.xmax),
+             "ymax": _num(b.ymax)} for b in record.boxes]
+
+
+def _num(value: float):
+    return int(value) if float(value).is_integer() else round(float(value), 2)
+
+
+def write_csv(path, records) -> int:
+    rows = [row for record in records for row in rows_for(record)]
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
+    return len(rows)
+
+
+def read_csv(path) -> pd.DataFrame:
+    """Read a split CSV, checking the columns; empty class cells mark images without boxes."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype={"filename": str, "class": str, "source": str}, keep_default_na=False)
+    except FileNotFoundError:
+        raise WebdetError(f"{path}: no such CSV file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise WebdetError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise WebdetError(f"{path}: missing column(s) {', '.join(missing)} (expected {','.join(COLUMNS)})")
+    return frame

@@ -1,0 +1,125 @@
+"""Reading LabelImg (Pascal VOC) XML: one annotation per file, problems reported, never raised past the caller."""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+COORDS = ("xmin", "ymin", "xmax", "ymax")
+
+
+class AnnotationError(Exception):
+    """The XML cannot be used at all: `kind` says why (for the report), the message names the field."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class Box:
+    name: str
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+    difficult: int = 0
+    truncated: int = 0
+
+
+@dataclass
+class Annotation:
+    xml_path: Path
+    filename: str | None          # the <filename> field as written
+    width: int | None             # the <size> the annotator saw (None when missing)
+    height: int | None
+    boxes: list[Box] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (kind, detail)
+
+
+def _text(node, tag: str):
+    child = node.find(tag)
+    return child.text.strip() if child is not None and child.text and child.text.strip() else None
+
+
+def _int_flag(node, tag: str) -> int:
+    value = _text(node, tag)
+    return 1 if value in ("1", "true", "True") else 0
+
+
+def _size(root, ann: Annotation) -> None:
+    size = root.find("size")
+    if size is None:
+        ann.warnings.append(("missing_size", "no <size>; the image's own pixels are used"))
+        return
+    try:
+        ann.width, ann.height = int(float(_text(size, "width"))), int(float(_text(size, "height")))
+    except (TypeError, ValueError):
+        ann.warnings.append(("missing_size", "<size> has no numeric width/height; the image's pixels are used"))
+        ann.width = ann.height = None
+
+
+def _box(obj, index: int, ann: Annotation) -> Box | None:
+    name = _text(obj, "name")
+    where = f"object {index}"
+    if not name:
+        ann.warnings.append(("missing_name", f"{where}: no <name>; box dropped"))
+        return None
+    bndbox = obj.find("bndbox")
+    if bndbox is None:
+        ann.warnings.append(("missing_bndbox", f"{where} ({name}): no <bndbox>; box dropped"))
+        return None
+    values = {}
+    for key in COORDS:
+        raw = _text(bndbox, key)
+        try:
+            values[key] = float(raw)
+        except (TypeError, ValueError):
+            ann.warnings.append(("bad_coordinate", f"{where} ({name}): <{key}> is {raw!r}, not a number; box dropped"))
+            return None
+    if any(not v.is_integer() for v in values.values()):
+        ann.warnings.append(("float_coordinates", f"{where} ({name}): fractional pixel coordinates kept as is"))
+    return Box(name, **values, difficult=_int_flag(obj, "difficult"), truncated=_int_flag(obj, "truncated"))
+
+
+def read_annotation(xml_path) -> Annotation:
+    """Parse one LabelImg XML file; raises AnnotationError only when nothing in it is usable."""
+    xml_path = Path(xml_path)
+    try:
+        root = etree.parse(str(xml_path), etree.XMLParser(resolve_entities=False, no_network=True)).getroot()
+    except (etree.XMLSyntaxError, OSError) as exc:
+        raise AnnotationError("xml_unparseable", f"not well-formed XML ({str(exc).splitlines()[0]})") from None
+    if root.tag != "annotation":
+        raise AnnotationError("xml_not_voc", f"root element is <{root.tag}>, expected <annotation>")
+    ann = Annotation(xml_path, _text(root, "filename"), None, None)
+    _size(root, ann)
+    for index, obj in enumerate(root.iter("object"), start=1):
+        box = _box(obj, index, ann)
+        if box:
+            ann.boxes.append(box)
+    return ann
+
+
+def write_annotation(path, *, folder: str, filename: str, image_path: str, width: int, height: int,
+                     boxes, depth: int = 3) -> None:
+    """Write XML the way LabelImg's Pascal VOC writer does (tab-indented, no declaration)."""
+    root = etree.Element("annotation")
+    etree.SubElement(root, "folder").text = folder
+    etree.SubElement(root, "filename").text = filename
+    etree.SubElement(root, "path").text = image_path
+    source = etree.SubElement(root, "source")
+    etree.SubElement(source, "database").text = "Unknown"
+    size = etree.SubElement(root, "size")
+    for tag, value in (("width", width), ("height", height), ("depth", depth)):
+        etree.SubElement(size, tag).text = str(value)
+    etree.SubElement(root, "segmented").text = "0"
+    for box in boxes:
+        obj = etree.SubElement(root, "object")
+        etree.SubElement(obj, "name").text = box.name
+        etree.SubElement(obj, "pose").text = "Unspecified"
+        etree.SubElement(obj, "truncated").text = str(box.truncated)
+        etree.SubElement(obj, "difficult").text = str(box.difficult)
+        bnd = etree.SubElement(obj, "bndbox")
+        for key in COORDS:
+            etree.SubElement(bnd, key).text = str(int(getattr(box, key)))
+    text = etree.tostring(root, pretty_print=True, encoding="utf-8").replace(b"  ", b"\t")
+    Path(path).write_bytes(text)
