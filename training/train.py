@@ -227,6 +227,9 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
                    "box_loss": losses["box_loss"], "learning_rate": trainer.learning_rate(),
                    "images_per_sec": round(count * batch / max(seconds, 1e-9), 2)}
             bar.update(count)
+            if not progress:
+                log(f"step {row['step']}/{total}  loss {loss:.3f} (cls {row['cls_loss']:.3f}, box "
+                    f"{row['box_loss']:.4f})  lr {row['learning_rate']:.2g}  {row['images_per_sec']:.1f} img/s")
             bar.set_postfix(loss=f"{loss:.3f}", cls=f"{row['cls_loss']:.3f}", box=f"{row['box_loss']:.4f}",
                             lr=f"{row['learning_rate']:.2g}", img_s=f"{row['images_per_sec']:.1f}")
             if trainer.step % eval_every == 0 or trainer.step >= total:
@@ -239,7 +242,7 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
                     trainer.best.save(checkpoint_number=trainer.step)
                 else:
                     stale += 1
-                bar.write(f"step {trainer.step}: AP {row['AP']:.3f}  AP50 {row['AP50']:.3f}  "
+                (bar.write if progress else log)(f"step {trainer.step}: AP {row['AP']:.3f}  AP50 {row['AP50']:.3f}  "
                           f"AR100 {row['AR100']:.3f}{'  (best)' if improved else ''}")
                 history.log(row)
                 if patience and stale >= int(patience):
