@@ -1,0 +1,69 @@
+// Raw model outputs → detections in the original frame, exactly as docs/metadata.md specifies.
+// Pure JavaScript (no TF.js) so it runs the same in the page, in Node tests and in the export's parity check.
+
+/** IoU of two [ymin, xmin, ymax, xmax] boxes. */
+export function iou(a, b) {
+  const ih = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const iw = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const inter = ih * iw;
+  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** Greedy NMS over candidates sorted by score (ties: lower anchor index first). */
+export function nms(candidates, iouThreshold, limit) {
+  const sorted = [...candidates].sort((p, q) => q.score - p.score || p.anchor - q.anchor);
+  const kept = [];
+  for (const c of sorted) {
+    if (kept.length >= limit) break;
+    if (kept.every((k) => iou(k.box, c.box) <= iouThreshold)) kept.push(c);
+  }
+  return kept;
+}
+
+/** How the frame was fitted into the model input (letterbox: one scale; stretch: one per axis). */
+export function fitTransform(metadata, frameWidth, frameHeight) {
+  const [, inH, inW] = metadata.input.shape;
+  if (metadata.input.fit === 'stretch') {
+    return { scaleY: inH / frameHeight, scaleX: inW / frameWidth, inH, inW };
+  }
+  const scale = Math.min(inH / frameHeight, inW / frameWidth);
+  return { scaleY: scale, scaleX: scale, inH, inW };
+}
+
+/**
+ * boxes: Float32Array [N*4] (ymin, xmin, ymax, xmax as fractions of the model input);
+ * scores: Float32Array [N*K]. Returns [{box: [xmin, ymin, xmax, ymax] in frame pixels, score, labelId, label}].
+ */
+export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, scoreThreshold) {
+  const threshold = scoreThreshold ?? metadata.score_threshold;
+  const labels = metadata.labels;
+  const k = labels.length;
+  const n = scores.length / k;
+  const limit = metadata.max_detections;
+  let detections = [];
+  for (let c = 0; c < k; c += 1) {
+    const candidates = [];
+    for (let a = 0; a < n; a += 1) {
+      const score = scores[a * k + c];
+      if (score >= threshold) candidates.push({ anchor: a, score, box: Array.from(boxes.subarray(a * 4, a * 4 + 4)) });
+    }
+    for (const d of nms(candidates, metadata.iou_threshold, limit)) detections.push({ ...d, column: c });
+  }
+  detections.sort((p, q) => q.score - p.score || p.anchor - q.anchor);
+  detections = detections.slice(0, limit);
+  const t = fitTransform(metadata, frameWidth, frameHeight);
+  const clip = (v, hi) => Math.min(Math.max(v, 0), hi);
+  return detections.map((d) => {
+    const [y0, x0, y1, x1] = d.box;
+    return {
+      box: [
+        clip((x0 * t.inW) / t.scaleX, frameWidth), clip((y0 * t.inH) / t.scaleY, frameHeight),
+        clip((x1 * t.inW) / t.scaleX, frameWidth), clip((y1 * t.inH) / t.scaleY, frameHeight),
+      ],
+      score: d.score,
+      labelId: labels[d.column].id,
+      label: labels[d.column].name,
+    };
+  });
+}

@@ -1,0 +1,67 @@
+// Runs a webdet web model in Node with the real TF.js runtime and the app's own pre/post-processing.
+// Used by `webdet export` (parity check) and the benchmarks.
+//   node tools/run_model.mjs JOB.json  → prints JSON results on stdout
+// JOB: {model_dir, backend: "wasm"|"cpu", images: [{path (raw RGB bytes), width, height}], repeats}
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { postprocess } from '../src/postprocess.js';
+import { toModelInput } from '../src/preprocess.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function fileHandler(modelDir) {
+  return {
+    async load() {
+      const json = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
+      const specs = [];
+      const buffers = [];
+      for (const group of json.weightsManifest) {
+        specs.push(...group.weights);
+        for (const p of group.paths) buffers.push(fs.readFileSync(path.join(modelDir, p)));
+      }
+      const all = Buffer.concat(buffers);
+      return {
+        modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy,
+        convertedBy: json.convertedBy, signature: json.signature, userDefinedMetadata: json.userDefinedMetadata,
+        weightSpecs: specs, weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      };
+    },
+  };
+}
+
+async function main() {
+  const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  setWasmPaths(path.join(here, '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + path.sep);
+  await tf.setBackend(job.backend || 'wasm');
+  await tf.ready();
+  const metadata = JSON.parse(fs.readFileSync(path.join(job.model_dir, 'metadata.json'), 'utf8'));
+  const model = await tf.loadGraphModel(fileHandler(job.model_dir));
+  const outputNames = [metadata.outputs.boxes.name, metadata.outputs.scores.name];
+  const results = [];
+  for (const image of job.images) {
+    const pixels = new Uint8Array(fs.readFileSync(image.path));
+    const times = [];
+    let detections;
+    for (let r = 0; r < (job.repeats || 1); r += 1) {
+      const start = performance.now();
+      const [boxes, scores] = tf.tidy(() => {
+        const frame = tf.tensor3d(pixels, [image.height, image.width, 3], 'int32');
+        return model.execute(toModelInput(tf, frame, metadata), outputNames);
+      });
+      const [b, s] = await Promise.all([boxes.data(), scores.data()]);
+      tf.dispose([boxes, scores]);
+      detections = postprocess(b, s, metadata, image.width, image.height, job.score_threshold);
+      times.push(performance.now() - start);
+    }
+    results.push({ path: image.path, detections, ms: times });
+  }
+  process.stdout.write(JSON.stringify({ backend: tf.getBackend(), tensors: tf.memory().numTensors, results }));
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+});
