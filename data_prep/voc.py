@@ -120,6 +120,7 @@ def write_annotation(path, *, folder: str, filename: str, image_path: str, width
         etree.SubElement(obj, "difficult").text = str(box.difficult)
         bnd = etree.SubElement(obj, "bndbox")
         for key in COORDS:
-            etree.SubElement(bnd, key).text = str(int(getattr(box, key)))
+            value = float(getattr(box, key))
+            etree.SubElement(bnd, key).text = str(int(value)) if value.is_integer() else str(value)
     text = etree.tostring(root, pretty_print=True, encoding="utf-8").replace(b"  ", b"\t")
     Path(path).write_bytes(text)
