@@ -30,7 +30,7 @@ def synth_dir(tmp_path_factory) -> Path:
     from data_prep.synth import make_dataset
 
     out = tmp_path_factory.mktemp("synth")
-    make_dataset(out, images=48, seed=0)
+    make_dataset(out, images=120, seed=0)
     return out
 
 
@@ -44,7 +44,7 @@ def prepared_dir(synth_dir, tmp_path_factory) -> Path:
     return out
 
 
-TINY_RUN_STEPS = 240
+TINY_RUN_STEPS = 600
 
 
 @pytest.fixture(scope="session")

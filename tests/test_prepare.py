@@ -51,7 +51,7 @@ def assert_counts_add_up(report):
 
 def test_synthetic_dataset_prepares_into_readable_records(synth_dir, prepared_dir):
     report = json.loads((prepared_dir / "prepare_report.json").read_text())
-    assert report["images"]["read"] == 48 and report["images"]["written"] == 48
+    assert report["images"]["read"] == 120 and report["images"]["written"] == 120
     assert set(read_label_map(prepared_dir / "label_map.pbtxt").values()) == {"circle", "square", "triangle"}
     assert_counts_add_up(report)
     negatives = report["splits"]["train"]["negatives"] + report["splits"]["test"]["negatives"]

@@ -13,6 +13,8 @@ from training.config import apply_overrides, load_config, read_run_config
 from training.model import build_model
 from training.train import Trainer, train
 from webdet.cli import main
+
+from conftest import TINY_RUN_STEPS
 from webdet.errors import WebdetError
 
 
@@ -26,16 +28,16 @@ def quiet(*_):
 
 def test_tiny_run_writes_what_evaluate_and_export_need(tiny_run):
     config = read_run_config(tiny_run)
-    assert config["train"]["steps"] == 240
+    assert config["train"]["steps"] == TINY_RUN_STEPS
     assert config["data"]["labels"] == {1: "circle", 2: "square", 3: "triangle"}
     assert (tiny_run / "label_map.pbtxt").is_file()
-    assert tf.train.latest_checkpoint(str(tiny_run / "checkpoints")).endswith("ckpt-240")
+    assert tf.train.latest_checkpoint(str(tiny_run / "checkpoints")).endswith(f"ckpt-{TINY_RUN_STEPS}")
     assert tf.train.latest_checkpoint(str(tiny_run / "checkpoints" / "best"))
     for name in ("losses.png", "ap.png"):
         assert (tiny_run / "plots" / name).stat().st_size > 5000
     assert list((tiny_run / "logs" / "train").glob("events.out.tfevents.*"))
     summary = json.loads((tiny_run / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["steps"] == 240
+    assert summary["status"] == "completed" and summary["steps"] == TINY_RUN_STEPS
 
 
 def test_live_evaluation_comes_from_the_coco_evaluator_and_the_model_learns(tiny_run):
@@ -98,7 +100,7 @@ def test_warm_start_restores_all_but_the_class_layer(tiny_run, tmp_path):
     source = tf.train.latest_checkpoint(str(tiny_run / "checkpoints"))
     archive = tmp_path / "pretrained.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
-        for path in (tiny_run / "checkpoints").glob("ckpt-240*"):
+        for path in (tiny_run / "checkpoints").glob(f"ckpt-{TINY_RUN_STEPS}*"):
             tar.add(path, arcname=f"pretrained/{path.name}")
     trained = build_model(config, 3)
     tf.train.Checkpoint(model=trained).read(source).expect_partial()
