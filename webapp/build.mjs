@@ -1,0 +1,20 @@
+// Bundle the app into dist/: one ES module, the stylesheet, the page and the wasm binaries, so it
+// runs offline from any static host.
+import { build } from 'esbuild';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const dist = 'dist';
+fs.rmSync(dist, { recursive: true, force: true });
+fs.mkdirSync(dist, { recursive: true });
+await build({
+  entryPoints: ['src/main.js'], bundle: true, format: 'esm', minify: true, sourcemap: true,
+  outfile: path.join(dist, 'main.js'), target: ['es2020'], logLevel: 'warning',
+});
+fs.copyFileSync('index.html', path.join(dist, 'index.html'));
+fs.copyFileSync('src/app.css', path.join(dist, 'app.css'));
+const wasmDir = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+for (const file of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) {
+  fs.copyFileSync(path.join(wasmDir, file), path.join(dist, file));
+}
+console.log(`built ${dist}/ (${fs.readdirSync(dist).join(', ')})`);
