@@ -1,0 +1,53 @@
+"""The web contract's pre- and post-processing in NumPy (docs/metadata.md), the reference the web app's
+JavaScript is held to: both are tested against tests/fixtures/postprocess_cases.json."""
+import numpy as np
+
+
+def fit_transform(metadata: dict, width: int, height: int) -> tuple[float, float, int, int]:
+    """(scale_y, scale_x, input_h, input_w) from frame pixels to model-input pixels."""
+    _, in_h, in_w, _ = metadata["input"]["shape"]
+    if metadata["input"].get("fit") == "stretch":
+        return in_h / height, in_w / width, in_h, in_w
+    scale = min(in_h / height, in_w / width)
+    return scale, scale, in_h, in_w
+
+
+def iou(a, b) -> float:
+    ih = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iw = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ih * iw
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def nms(candidates: list[tuple], iou_threshold: float, limit: int) -> list[tuple]:
+    """Greedy NMS over (score, anchor, box), highest score first, ties by lower anchor index."""
+    kept = []
+    for cand in sorted(candidates, key=lambda c: (-c[0], c[1])):
+        if len(kept) >= limit:
+            break
+        if all(iou(k[2], cand[2]) <= iou_threshold for k in kept):
+            kept.append(cand)
+    return kept
+
+
+def postprocess(boxes, scores, metadata: dict, frame_width: int, frame_height: int, score_threshold=None) -> list[dict]:
+    """boxes [N, 4] (input fractions, yxyx), scores [N, K] → detections in frame pixels, best first."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).reshape(len(boxes), -1)
+    threshold = metadata["score_threshold"] if score_threshold is None else score_threshold
+    limit = int(metadata["max_detections"])
+    found = []
+    for column, label in enumerate(metadata["labels"]):
+        anchors = np.flatnonzero(scores[:, column] >= threshold)
+        candidates = [(float(scores[a, column]), int(a), boxes[a].tolist()) for a in anchors]
+        found += [(s, a, b, column) for s, a, b in nms(candidates, metadata["iou_threshold"], limit)]
+    found = sorted(found, key=lambda d: (-d[0], d[1]))[:limit]
+    sy, sx, in_h, in_w = fit_transform(metadata, frame_width, frame_height)
+    result = []
+    for score, _, (y0, x0, y1, x1), column in found:
+        box = [x0 * in_w / sx, y0 * in_h / sy, x1 * in_w / sx, y1 * in_h / sy]
+        box = [min(max(v, 0.0), float(frame_width if i % 2 == 0 else frame_height)) for i, v in enumerate(box)]
+        label = metadata["labels"][column]
+        result.append({"box": box, "score": score, "label_id": int(label["id"]), "label": label["name"]})
+    return result

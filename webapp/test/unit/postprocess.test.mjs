@@ -1,0 +1,42 @@
+// The app's post-processing against the worked cases shared with the Python side.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { fitTransform, iou, nms, postprocess } from '../../src/postprocess.js';
+
+const fixture = new URL('../../../tests/fixtures/postprocess_cases.json', import.meta.url);
+const { cases } = JSON.parse(fs.readFileSync(fixture, 'utf8'));
+const close = (a, b, tol = 1e-3) => Math.abs(a - b) <= tol;
+
+for (const c of cases) {
+  test(c.name, () => {
+    const got = postprocess(Float32Array.from(c.boxes.flat()), Float32Array.from(c.scores.flat()), c.metadata,
+      c.frame[0], c.frame[1]);
+    assert.equal(got.length, c.expected.length);
+    got.forEach((g, i) => {
+      const e = c.expected[i];
+      assert.ok(g.box.every((v, k) => close(v, e.box[k])), `box ${g.box} vs ${e.box}`);
+      assert.ok(close(g.score, e.score, 1e-6));
+      assert.equal(g.labelId, e.label_id);
+      assert.equal(g.label, e.label);
+    });
+  });
+}
+
+test('iou of identical, disjoint and half-overlapping boxes', () => {
+  assert.equal(iou([0, 0, 1, 1], [0, 0, 1, 1]), 1);
+  assert.equal(iou([0, 0, 1, 1], [2, 2, 3, 3]), 0);
+  assert.ok(close(iou([0, 0, 1, 2], [0, 1, 1, 3]), 1 / 3));
+});
+
+test('nms breaks score ties by anchor order and respects the limit', () => {
+  const kept = nms([{ anchor: 5, score: 0.5, box: [0, 0, 1, 1] }, { anchor: 2, score: 0.5, box: [0, 0, 1, 1] },
+    { anchor: 9, score: 0.4, box: [5, 5, 6, 6] }], 0.5, 1);
+  assert.deepEqual(kept.map((k) => k.anchor), [2]);
+});
+
+test('letterbox uses one scale, stretch one per axis', () => {
+  const meta = (fit) => ({ input: { shape: [1, 320, 320, 3], fit } });
+  assert.deepEqual(fitTransform(meta('letterbox'), 640, 480), { scaleY: 0.5, scaleX: 0.5, inH: 320, inW: 320 });
+  assert.deepEqual(fitTransform(meta('stretch'), 640, 160), { scaleY: 2, scaleX: 0.5, inH: 320, inW: 320 });
+});
