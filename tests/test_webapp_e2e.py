@@ -1,0 +1,102 @@
+"""The web app in headless Debian Chromium: fake webcam, upload, camera denied, model missing, phone size."""
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from web_helpers import ARTIFACTS, RunningServer, drive, write_y4m
+
+
+def box_iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union else 0.0
+
+
+@pytest.fixture(scope="module")
+def scene(exported_dir, prepared_dir, tmp_path_factory):
+    """A test image the exported model gets right, with its ground truth and the Python detections."""
+    from data_prep.tfrecords import data_files, iter_examples
+    from export.detector import load_detector
+
+    detector = load_detector(exported_dir)
+    for example in iter_examples(data_files(prepared_dir, "test")):
+        image = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
+        h, w = image.shape[:2]
+        gt = [(name, [b[1] * w, b[0] * h, b[3] * w, b[2] * h]) for name, b in zip(example["class_names"], example["boxes"])]
+        found = detector.detect(image)
+        correct = [d for d in found if any(n == d["label"] and box_iou(d["box"], g) > 0.5 for n, g in gt)]
+        if gt and len(found) == len(gt) and len(correct) == len(found):
+            folder = tmp_path_factory.mktemp("scene")
+            Image.fromarray(image).save(folder / "scene.png")
+            return {"image": image, "png": folder / "scene.png", "gt": gt, "python": found,
+                    "y4m": write_y4m(folder / "scene.y4m", image)}
+    pytest.fail("the tiny model got no synthetic test image fully right")
+
+
+@pytest.fixture(scope="module")
+def server(exported_dir):
+    with RunningServer(exported_dir) as running:
+        yield running
+
+
+def assert_on_the_right_objects(detections, gt):
+    assert detections, "the app drew no boxes"
+    for d in detections:
+        assert any(name == d["label"] and box_iou(d["box"], g) > 0.5 for name, g in gt), d
+
+
+def test_fake_webcam_gets_boxes_on_the_right_objects_without_leaking(server, scene):
+    result = drive({"url": server.url + "?backend=wasm", "scenario": "camera", "y4m": str(scene["y4m"]),
+                    "frames": 3, "moreFrames": 60, "screenshot": str(ARTIFACTS / "camera.png")})
+    assert "failure" not in result, result
+    state = result["state"]
+    assert state["backend"] == "wasm" and state["error"] is None
+    assert_on_the_right_objects(state["detections"], scene["gt"])
+    assert state["tensors"] == result["tensorsAfterWarmup"], "tensor count must stay flat frame after frame"
+    assert not result["consoleErrors"]
+    video, overlay = result["video"], result["overlay"]
+    assert video == overlay, "the overlay covers exactly the video"
+
+
+def test_upload_in_the_browser_matches_python(server, scene):
+    result = drive({"url": server.url + "?backend=wasm", "scenario": "upload", "image": str(scene["png"]),
+                    "screenshot": str(ARTIFACTS / "upload.png")})
+    browser = result["state"]["detections"]
+    assert len(browser) == len(scene["python"])
+    for p in scene["python"]:
+        twin = max(browser, key=lambda b: box_iou(b["box"], p["box"]))
+        assert twin["label"] == p["label"] and box_iou(twin["box"], p["box"]) > 0.9
+        assert abs(twin["score"] - p["score"]) < 0.05
+    assert "detection(s)" in result["status"]
+
+
+def test_webgl_backend_agrees_with_wasm(server, scene):
+    result = drive({"url": server.url + "?backend=webgl", "scenario": "upload", "image": str(scene["png"])})
+    state = result["state"]
+    assert state["backend"] in ("webgl", "wasm", "cpu") and result["backendText"].startswith("using")
+    assert_on_the_right_objects(state["detections"], scene["gt"])
+
+
+def test_camera_denied_explains_and_upload_still_works(server, scene):
+    result = drive({"url": server.url, "scenario": "denied", "screenshot": str(ARTIFACTS / "denied.png")})
+    assert result["errorVisible"]
+    assert "camera" in result["errorText"].lower() and "upload" in result["errorText"].lower()
+    assert result["state"]["ready"], "the model stays loaded for uploads"
+
+
+def test_missing_model_names_the_url(server):
+    result = drive({"url": server.url + "?model=/nowhere/", "scenario": "load",
+                    "screenshot": str(ARTIFACTS / "model404.png")})
+    assert result["errorVisible"] and "/nowhere/model.json" in result["errorText"] and "404" in result["errorText"]
+
+
+def test_phone_sized_viewport(server, scene):
+    result = drive({"url": server.url + "?backend=wasm", "scenario": "upload", "image": str(scene["png"]),
+                    "viewport": {"width": 390, "height": 844}, "screenshot": str(ARTIFACTS / "phone.png")})
+    overlay = result["overlay"]
+    assert overlay["x"] >= 0 and overlay["x"] + overlay["width"] <= 390
+    assert_on_the_right_objects(result["state"]["detections"], scene["gt"])
