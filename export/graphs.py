@@ -6,11 +6,12 @@
   per anchor, no NMS, no control flow); NMS and the mapping back to the frame run in the web app.
 """
 import tensorflow as tf
+from official.vision.modeling.layers import detection_generator
 from official.vision.ops import anchor
 
 from training.model import preprocess
 
-MAX_DETECTIONS = 100
+DECODING_SCOPE = "box_decoding"
 
 
 class DetectionModule(tf.Module):
@@ -29,7 +30,7 @@ class DetectionModule(tf.Module):
         original = tf.tile(image_info[0:1, :], [1, 2])
         boxes = tf.clip_by_value(outputs["detection_boxes"] / scale[tf.newaxis] / original[tf.newaxis], 0.0, 1.0)
         count = tf.cast(outputs["num_detections"], tf.float32)
-        valid = tf.sequence_mask(outputs["num_detections"], MAX_DETECTIONS, tf.float32)
+        valid = tf.sequence_mask(outputs["num_detections"], tf.shape(outputs["detection_scores"])[1], tf.float32)
         return {
             "detection_boxes": boxes * valid[..., tf.newaxis],
             "detection_scores": outputs["detection_scores"] * valid,
@@ -47,18 +48,25 @@ def anchor_boxes(config: dict) -> dict:
 
 
 def web_function(model, config: dict):
-    """[1, S, S, 3] normalised float32 → {"boxes": [1, N, 4] yxyx in [0, 1], "scores": [1, N, K]}."""
+    """[1, S, S, 3] normalised float32 → {"boxes": [1, N, 4] yxyx in [0, 1], "scores": [1, N, K]}.
+
+    The decoding is Model Garden's own detection generator with NMS switched off (the step just
+    before its NMS), so the SavedModel and the web model agree by construction. Each part runs in a
+    name scope that says which stage added a node, for conversion errors.
+    """
     size = int(config["model"]["input_size"])
     anchors = {level: tf.constant(boxes.numpy()[tf.newaxis]) for level, boxes in anchor_boxes(config).items()}
+    decoder_config = dict(model.detection_generator.get_config(), apply_nms=False)
+    decode = detection_generator.MultilevelDetectionGenerator.from_config(decoder_config)
 
     @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="input")])
     def web(images):
-        features = model.decoder(model.backbone(images))
-        raw_scores, raw_boxes = model.head(features)[:2]
-        image_shape = tf.constant([[size, size]], tf.float32)
-        # Model Garden's own decoding (the step before its NMS), so both graphs agree by construction.
-        boxes, scores, _ = model.detection_generator._decode_multilevel_outputs(  # noqa: SLF001
-            raw_boxes, raw_scores, anchors, image_shape)
-        return {"boxes": tf.identity(boxes / float(size), name="boxes"), "scores": tf.identity(scores, name="scores")}
+        features = model.decoder(model.backbone(images, training=False), training=False)
+        raw_scores, raw_boxes = model.head(features, training=False)[:2]
+        with tf.name_scope(DECODING_SCOPE):
+            decoded = decode(raw_boxes, raw_scores, anchors, tf.constant([[size, size]], tf.float32))
+            boxes = decoded["decoded_boxes"][:, :, 0, :] / float(size)
+        return {"boxes": tf.identity(boxes, name="boxes"),
+                "scores": tf.identity(decoded["decoded_box_scores"], name="scores")}
 
     return web

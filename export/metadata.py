@@ -8,7 +8,25 @@ FORMAT = "webdet-web-model"
 FORMAT_VERSION = 1
 
 
+def evaluation_from_run(run_dir, config: dict, checkpoint: str) -> dict:
+    """The training run's test-split numbers for the best checkpoint (what `summary.json` recorded).
+
+    Empty when another checkpoint is exported or the run never evaluated: no number is better than
+    a number of a different model.
+    """
+    path = Path(run_dir) / "summary.json"
+    if checkpoint != "best" or not path.is_file():
+        return {}
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    if summary.get("best_AP") is None:
+        return {}
+    return {"AP": summary["best_AP"], "AP50": summary.get("best_AP50"), "AR100": summary.get("best_AR100"),
+            "split": "test", "images": config.get("data", {}).get("test_images"),
+            "source": f"training run (step {summary.get('best_step')})"}
+
+
 def build_metadata(config: dict, name: str, num_anchors: int, quantization: str, evaluation: dict | None) -> dict:
+    """metadata.json exactly as docs/metadata.md describes it, from the run's resolved config."""
     size = int(config["model"]["input_size"])
     labels = [{"id": int(i), "name": n} for i, n in sorted(config["data"]["labels"].items(), key=lambda x: int(x[0]))]
     return {
@@ -17,7 +35,7 @@ def build_metadata(config: dict, name: str, num_anchors: int, quantization: str,
         "name": name,
         "architecture": config["model"]["architecture"],
         "input": {"name": "input", "shape": [1, size, size, 3], "dtype": "float32", "color": "rgb",
-                  "normalization": {"mean": PIXEL_MEAN, "std": PIXEL_STD},
+                  "normalization": {"mean": _tidy(PIXEL_MEAN), "std": _tidy(PIXEL_STD)},
                   "fit": config["export"].get("fit", "letterbox"), "align": "top-left", "pad_value": 0.0},
         "outputs": {
             "boxes": {"name": "boxes", "shape": [1, num_anchors, 4], "layout": "ymin,xmin,ymax,xmax",
@@ -32,6 +50,11 @@ def build_metadata(config: dict, name: str, num_anchors: int, quantization: str,
         "quantization": quantization,
         "evaluation": evaluation or {},
     }
+
+
+def _tidy(values) -> list[float]:
+    """0.224 * 255 is 57.120000000000005 in floating point; the contract carries 57.12."""
+    return [round(float(v), 6) for v in values]
 
 
 def write_metadata(path, metadata: dict) -> None:

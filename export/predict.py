@@ -22,6 +22,7 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def draw(image: np.ndarray, detections: list[dict]) -> Image.Image:
+    """A copy of the image with each detection's box and "label score" drawn on it."""
     canvas = Image.fromarray(image)
     pen = ImageDraw.Draw(canvas)
     for d in detections:
@@ -34,11 +35,25 @@ def draw(image: np.ndarray, detections: list[dict]) -> Image.Image:
     return canvas
 
 
+def annotated_name(path: Path, used: set) -> str:
+    """`photo.png` for photo.jpg; `photo-2.png` when another input already took that name."""
+    name, n = f"{path.stem}.png", 1
+    while name in used:
+        n += 1
+        name = f"{path.stem}-{n}.png"
+    used.add(name)
+    return name
+
+
 def predict(model_dir, images, out_dir, score_threshold=None, log=print) -> dict:
+    """Detect objects in each image file; write annotated PNGs and predictions.json into `out_dir`.
+
+    Returns the summary: how many files were read, predicted and skipped, and why each was skipped.
+    """
+    detector = load_detector(model_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    detector = load_detector(model_dir)
-    results, skipped = {}, {}
+    results, skipped, used = {}, {}, set()
     for name in images:
         path = Path(name)
         try:
@@ -49,7 +64,7 @@ def predict(model_dir, images, out_dir, score_threshold=None, log=print) -> dict
             skipped[str(path)] = f"not a readable image ({type(exc).__name__})"
         else:
             detections = detector.detect(pixels, score_threshold)
-            draw(pixels, detections).save(out_dir / f"{path.stem}.png")
+            draw(pixels, detections).save(out_dir / annotated_name(path, used))
             results[str(path)] = detections
             log(f"{path}: {len(detections)} detection(s): "
                 + ", ".join(f"{d['label']} {d['score']:.2f}" for d in detections))

@@ -1,15 +1,26 @@
-"""`webdet export`: the OD API SavedModel, the feed-forward web model, parity, and `webdet predict`."""
-import base64
+"""`webdet export` of the tiny trained run: the OD API SavedModel, the feed-forward web model, the
+metadata contract, parity in the real TF.js runtime, quantization and the bad-input cases."""
 import json
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from export.graph_fixes import split_residual_adds
-from export.parity import compare, run_web_model
+from export.graphs import web_function
+from export.parity import compare, execute_web_model, run_web_model
 from export.web_model import FORBIDDEN_OPS, SHARD_BYTES
 from webdet.cli import main
+
+
+@pytest.fixture(scope="module")
+def report(exported_dir) -> dict:
+    return json.loads((exported_dir / "export_report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def metadata(exported_dir) -> dict:
+    return json.loads((exported_dir / "web_model" / "metadata.json").read_text())
 
 
 def test_saved_model_has_the_od_api_signature(exported_dir):
@@ -21,26 +32,82 @@ def test_saved_model_has_the_od_api_signature(exported_dir):
         out = serve(input_tensor=tf.zeros([1, *size, 3], tf.uint8))
         assert out["detection_boxes"].shape == (1, 100, 4)
         assert out["detection_scores"].shape == (1, 100) and out["num_detections"].shape == (1,)
-        n = int(out["num_detections"][0])
-        classes = out["detection_classes"][0, :n].numpy()
-        assert out["detection_classes"].dtype == tf.float32 and (n == 0 or classes.min() >= 1)
-    assert (exported_dir / "serving" / exported_dir.name / "1" / "saved_model.pb").is_file()
+        assert out["num_detections"].dtype == tf.float32 and out["detection_classes"].dtype == tf.float32
+    serving = exported_dir / "serving" / exported_dir.name / "1"
+    assert (serving / "saved_model.pb").is_file() and (serving / "variables").is_dir()
 
 
-def test_web_model_is_feed_forward_sharded_and_described(exported_dir):
+def test_saved_model_finds_the_drawn_shapes_with_label_ids_from_one(exported_dir, prepared_dir):
+    from export.detector import load_saved_model_detector
+    from export.parity import read_test_split
+
+    detector = load_saved_model_detector(exported_dir / "saved_model")
+    item = next(it for it in read_test_split(prepared_dir) if len(it["gt"]["classes"]))
+    out = detector(item["image"])
+    assert out["classes"].min() >= 1 and out["boxes"].min() >= 0.0 and out["boxes"].max() <= 1.0
+    h, w = item["image"].shape[:2]
+    best = out["boxes"][np.argmax(out["scores"])] * [h, w, h, w]
+    truth = item["gt"]["boxes"][:, [1, 0, 3, 2]]  # back to yxyx pixels
+    ious = [_iou_yxyx(best, t) for t in truth]
+    assert max(ious) > 0.5, "the top detection does not sit on any drawn shape"
+
+
+def _iou_yxyx(a, b) -> float:
+    ih = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iw = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ih * iw
+    return ih * iw / union
+
+
+def test_web_model_is_feed_forward_and_sharded(exported_dir, report):
     web = exported_dir / "web_model"
     model_json = json.loads((web / "model.json").read_text())
     ops = {node["op"] for node in model_json["modelTopology"]["node"]}
     assert not ops & set(FORBIDDEN_OPS)
-    assert all(p.stat().st_size <= SHARD_BYTES for p in web.glob("group*.bin"))
-    metadata = json.loads((web / "metadata.json").read_text())
-    assert metadata["labels"] == [{"id": 1, "name": "circle"}, {"id": 2, "name": "square"}, {"id": 3, "name": "triangle"}]
-    assert metadata["input"]["shape"] == [1, 128, 128, 3]
-    assert metadata["outputs"]["scores"]["shape"][2] == 3
-    assert set(model_json["signature"]["outputs"]) == {"boxes", "scores"}
-    report = json.loads((exported_dir / "export_report.json").read_text())
-    assert report["parity"]["passed"] and report["parity"]["images"] > 0
-    assert "AP" in report["evaluation"]
+    assert {"boxes", "scores"} <= {node["name"] for node in model_json["modelTopology"]["node"]}
+    shards = sorted(web.glob("group*.bin"))
+    assert shards and all(p.stat().st_size <= SHARD_BYTES for p in shards)
+    assert report["shard_count"] == len(shards) and report["quantization"] == "none"
+
+
+def test_metadata_follows_the_documented_contract(repo_dir, metadata, report):
+    doc = (repo_dir / "docs" / "metadata.md").read_text()
+    example = json.loads(re.search(r"```json\n(.*?)```", doc, re.S).group(1))
+    assert set(metadata) == set(example)
+    assert set(metadata["input"]) == set(example["input"])
+    assert set(metadata["outputs"]["boxes"]) == set(example["outputs"]["boxes"])
+    assert metadata["labels"] == [{"id": 1, "name": "circle"}, {"id": 2, "name": "square"},
+                                  {"id": 3, "name": "triangle"}]
+    assert metadata["input"]["shape"] == [1, 128, 128, 3] and metadata["input"]["dtype"] == "float32"
+    assert metadata["input"]["normalization"] == {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}
+    n = report["num_anchors"]
+    assert metadata["outputs"]["boxes"]["shape"] == [1, n, 4] and metadata["outputs"]["scores"]["shape"] == [1, n, 3]
+    assert metadata["score_threshold"] == 0.3 and metadata["quantization"] == "none"
+    assert metadata["evaluation"]["AP"] == report["evaluation"]["web_model"]["AP"]
+
+
+def test_web_model_outputs_equal_the_keras_model(tiny_run, exported_dir, metadata):
+    """model.execute() on wasm gives the same decoded boxes and scores as TensorFlow on the same input."""
+    from export.exporter import load_run_model
+    from training.config import read_run_config
+
+    config = read_run_config(tiny_run)
+    model, _ = load_run_model(tiny_run, config, "best")
+    x = np.random.default_rng(0).normal(size=metadata["input"]["shape"]).astype(np.float32)
+    expected = web_function(model, config)(tf.constant(x))
+    got = execute_web_model(exported_dir / "web_model", x, ["boxes", "scores"], "wasm")
+    assert got["boxes"].shape == tuple(metadata["outputs"]["boxes"]["shape"])
+    np.testing.assert_allclose(got["scores"], expected["scores"].numpy(), atol=2e-4)
+    np.testing.assert_allclose(got["boxes"], expected["boxes"].numpy(), atol=2e-4)
+
+
+def test_export_proved_parity_and_measured_both_models(report):
+    parity = report["parity"]
+    assert parity["passed"] and parity["backend"] == "wasm" and parity["detections"] > 0
+    assert parity["min_iou"] >= 0.95 and parity["max_score_diff"] <= 0.02
+    saved, web = report["evaluation"]["saved_model"], report["evaluation"]["web_model"]
+    assert saved["images"] == web["images"] > 0
+    assert abs(report["evaluation"]["AP_change"]) < 0.01 and saved["AP"] > 0.3
 
 
 def test_wasm_and_cpu_backends_agree(exported_dir):
@@ -51,52 +118,39 @@ def test_wasm_and_cpu_backends_agree(exported_dir):
     cpu = run_web_model(exported_dir / "web_model", images, "cpu", score_threshold=0.05)
     assert wasm["backend"] == "wasm" and cpu["backend"] == "cpu"
     for a, b in zip(wasm["results"], cpu["results"]):
-        reference = [{"box": d["box"], "score": d["score"], "label_id": d["labelId"]} for d in a["detections"] if d["score"] > 0.1]
+        reference = [d for d in a["detections"] if d["score"] > 0.1]
         agreement = compare(reference, b["detections"])
         assert agreement["unmatched"] == 0 and agreement["min_iou"] > 0.95
 
 
-def test_split_residual_adds_turns_a_rank4_bias_back_into_an_add():
-    enc = lambda *ops: {"list": {"s": [base64.b64encode(o.encode()).decode() for o in ops]}}  # noqa: E731
-    graph = {"modelTopology": {"node": [
-        {"name": "block/conv", "op": "_FusedConv2D", "input": ["x", "w", "b", "residual"],
-         "attr": {"fused_ops": enc("BiasAdd", "Add"), "num_args": {"i": "2"}, "T": {"type": "DT_FLOAT"}}},
-        {"name": "next", "op": "Relu", "input": ["block/conv"]}]}}
-    assert split_residual_adds(graph) == 1
-    nodes = {n["name"]: n for n in graph["modelTopology"]["node"]}
-    assert nodes["block/conv/conv"]["input"] == ["x", "w", "b"] and nodes["block/conv/conv"]["attr"]["num_args"]["i"] == "1"
-    assert nodes["block/conv"]["op"] == "AddV2" and nodes["block/conv"]["input"] == ["block/conv/conv", "residual"]
-
-
-def test_uint8_export_is_smaller_and_reports_its_difference(tiny_run, exported_dir, tmp_path):
+def test_uint8_export_is_smaller_and_reports_its_accuracy_cost(tiny_run, prepared_dir, report, tmp_path):
     from export.exporter import export_run
 
-    report = export_run(tiny_run, tmp_path / "q", quantize="uint8", log=lambda *_: None)
-    assert report["quantization"] == "uint8"
-    assert report["web_model_bytes"] < 0.5 * json.loads((exported_dir / "export_report.json").read_text())["web_model_bytes"]
-    assert {"min_iou", "max_score_diff"} <= report["parity"].keys()
+    quantized = export_run(tiny_run, tmp_path / "q", quantize="uint8", data_dir=prepared_dir, log=lambda *_: None)
+    assert quantized["quantization"] == "uint8"
+    assert quantized["web_model_bytes"] < 0.5 * report["web_model_bytes"]
+    assert {"min_iou", "max_score_diff", "passed"} <= quantized["parity"].keys()
+    assert quantized["evaluation"]["AP_change"] is not None
+    meta = json.loads((tmp_path / "q" / "web_model" / "metadata.json").read_text())
+    assert meta["quantization"] == "uint8"
 
 
-def test_export_refuses_an_existing_folder_and_a_run_without_checkpoints(tiny_run, exported_dir, tmp_path, capsys):
+def test_export_refuses_an_existing_folder(tiny_run, exported_dir, capsys):
     assert main(["export", "--run", str(tiny_run), "--out", str(exported_dir)]) == 2
-    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already exists; pass --overwrite" in err and err.count("\n") == 1
+    assert (exported_dir / "export_report.json").is_file()
+
+
+def test_export_refuses_a_run_without_checkpoints(tiny_run, tmp_path, capsys):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
     assert main(["export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "no checkpoint yet" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
 
 
-def test_predict_annotates_images_and_reports_bad_files(exported_dir, synth_dir, tmp_path, capsys):
-    good = sorted((synth_dir / "images").glob("*.jpg"))[:2]
-    (tmp_path / "notes.jpg").write_text("not a picture")
-    code = main(["predict", "--model", str(exported_dir), *map(str, good), str(tmp_path / "notes.jpg"),
-                 "--out", str(tmp_path / "preds")])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "notes.jpg: error: not a readable image" in out and "3 file(s): 2 predicted, 1 skipped" in out
-    predictions = json.loads((tmp_path / "preds" / "predictions.json").read_text())
-    assert len(predictions) == 2 and (tmp_path / "preds" / f"{good[0].stem}.png").is_file()
-    for detections in predictions.values():
-        for d in detections:
-            assert d["label"] in {"circle", "square", "triangle"} and len(d["box"]) == 4
+def test_export_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "not a training run (no config.yaml)" in capsys.readouterr().err

@@ -9,33 +9,14 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { postprocess } from '../src/postprocess.js';
 import { toModelInput } from '../src/preprocess.js';
+import { fileHandler } from './model_files.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-function fileHandler(modelDir) {
-  return {
-    async load() {
-      const json = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
-      const specs = [];
-      const buffers = [];
-      for (const group of json.weightsManifest) {
-        specs.push(...group.weights);
-        for (const p of group.paths) buffers.push(fs.readFileSync(path.join(modelDir, p)));
-      }
-      const all = Buffer.concat(buffers);
-      return {
-        modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy, signature: json.signature, userDefinedMetadata: json.userDefinedMetadata,
-        weightSpecs: specs, weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
-      };
-    },
-  };
-}
 
 async function main() {
   const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
   setWasmPaths(path.join(here, '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + path.sep);
-  await tf.setBackend(job.backend || 'wasm');
+  if (!(await tf.setBackend(job.backend || 'wasm'))) throw new Error(`backend ${job.backend} is not available`);
   await tf.ready();
   const metadata = JSON.parse(fs.readFileSync(path.join(job.model_dir, 'metadata.json'), 'utf8'));
   const model = await tf.loadGraphModel(fileHandler(job.model_dir));
