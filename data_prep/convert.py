@@ -1,69 +1,102 @@
-"""The tutorial's two steps on their own: `voc-to-csv`, and `csv-to-tfrecord` for hand-edited CSVs."""
+"""The tutorial's two steps on their own: `voc-to-csv`, and `csv-to-tfrecord` for hand-edited CSVs.
+
+`csv-to-tfrecord` trusts the CSV for boxes and classes but not for pixels: every image is decoded and
+validated again, boxes are fitted to the real image, and the same report as `prepare` is written.
+"""
 import json
-import os
-import time
-from collections import Counter
 from pathlib import Path
 
 from data_prep.csv_io import read_csv
-from data_prep.prepare import ImageRecord, Report, prepare, resolve_labels, write_labels, write_splits
+from data_prep.pool import default_workers
+from data_prep.prepare import PhaseClock, check_images, prepare, resolve_labels, write_labels, write_tfrecords
+from data_prep.report import Report, build_report
+from data_prep.scan import ImageRecord
 from data_prep.split import default_shards
-from data_prep.summary import format_summary
-from data_prep.voc import Box
+from data_prep.voc import COORDS, Box
 from webdet.errors import WebdetError
 
-
-def voc_to_csv(sources, out_dir, *, test_fraction=0.2, seed=42) -> str:
-    """Write only `train.csv` and `test.csv` (and the report); returns the printed summary."""
-    report = prepare(sources, out_dir, test_fraction=test_fraction, seed=seed, write_records=False)
-    return format_summary(report)
+REPORT_NAME = "csv_to_tfrecord_report.json"
 
 
-def _number(frame_path, row_number: int, field: str, value) -> float:
+def voc_to_csv(sources, out_dir, *, test_fraction=0.2, seed=42, workers=None) -> dict:
+    """Write only `train.csv`, `test.csv` and the report (images are still validated); returns the report."""
+    return prepare(sources, out_dir, test_fraction=test_fraction, seed=seed, workers=workers, write_records=False)
+
+
+def _number(csv_path, row_number: int, field: str, value) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise WebdetError(f"{frame_path}: row {row_number}: field '{field}' is {value!r}, not a number") from None
+        raise WebdetError(f"{csv_path}: row {row_number}: field '{field}' is {value!r}, not a number") from None
 
 
-def records_from_csv(path) -> list[ImageRecord]:
-    """One record per image of a split CSV (rows with an empty class are images without boxes)."""
-    frame = read_csv(path)
+def _image_path(csv_path: Path, source: str, filename: str) -> Path:
+    """`source/filename` as written, or relative to the CSV's folder when that is where it exists."""
+    path = Path(source) / filename
+    beside_csv = csv_path.parent / source / filename
+    return beside_csv if not path.is_absolute() and not path.exists() and beside_csv.exists() else path
+
+
+def _box(csv_path, row_number: int, row: dict) -> Box | None:
+    """The box of one CSV row; None for the row of an image without objects (empty class and coordinates)."""
+    if row["class"]:
+        return Box(row["class"], *(_number(csv_path, row_number, key, row[key]) for key in COORDS))
+    if any(str(row[key]).strip() for key in COORDS):
+        raise WebdetError(f"{csv_path}: row {row_number}: field 'class' is empty but the row has coordinates "
+                          "(an image without objects has empty class and coordinates)")
+    return None
+
+
+def records_from_csv(csv_path) -> list[ImageRecord]:
+    """One record per image of a split CSV, boxes in CSV order; `width`/`height` are checked against the image."""
+    csv_path = Path(csv_path)
     records: dict[tuple, ImageRecord] = {}
-    for row_number, row in enumerate(frame.to_dict("records"), start=2):
+    for row_number, row in enumerate(read_csv(csv_path).to_dict("records"), start=2):
         source, filename = str(row["source"]), str(row["filename"])
-        key = (source, filename)
-        if key not in records:
-            image = Path(source) / filename
-            records[key] = ImageRecord(f"{source}/{filename}", source, filename, image)
-        if row["class"]:
-            coords = [_number(path, row_number, f, row[f]) for f in ("xmin", "ymin", "xmax", "ymax")]
-            records[key].boxes.append(Box(row["class"], *coords))
+        if not filename:
+            raise WebdetError(f"{csv_path}: row {row_number}: field 'filename' is empty")
+        if (source, filename) not in records:
+            size = (int(_number(csv_path, row_number, "width", row["width"])),
+                    int(_number(csv_path, row_number, "height", row["height"])))
+            records[(source, filename)] = ImageRecord(f"{source}/{filename}", source, filename,
+                                                      _image_path(csv_path, source, filename), annotated_size=size)
+        box = _box(csv_path, row_number, row)
+        if box:
+            records[(source, filename)].boxes.append(box)
     return list(records.values())
 
 
-def csv_to_tfrecord(csv_paths, out_dir, *, label_map=None, num_shards=None) -> str:
-    """Rebuild `SPLIT-*.tfrecord` for each CSV (split = the CSV's name) and the label map."""
-    out_dir = Path(out_dir)
+def read_split_csvs(csv_paths) -> dict[str, list[ImageRecord]]:
+    """{split name (the CSV's stem): records}; an image may belong to one split only."""
+    splits, owner = {}, {}
+    for csv_path in map(Path, csv_paths):
+        if csv_path.stem in splits:
+            raise WebdetError(f"{csv_path}: a second CSV for split '{csv_path.stem}' (the file name is the split)")
+        splits[csv_path.stem] = records_from_csv(csv_path)
+        for record in splits[csv_path.stem]:
+            if record.key in owner:
+                raise WebdetError(f"{csv_path}: {record.filename} is also in {owner[record.key]}; "
+                                  "an image belongs to one split")
+            owner[record.key] = csv_path
+    return splits
+
+
+def csv_to_tfrecord(csv_paths, out_dir, *, label_map=None, num_shards=None, workers=None) -> dict:
+    """Rebuild `SPLIT-*.tfrecord` for each CSV (split = the CSV's name) and the label map; returns the report."""
+    out_dir, workers = Path(out_dir), workers or default_workers()
+    clock, report = PhaseClock(), Report()
+    with clock("parse"):
+        read = read_split_csvs(csv_paths)
+    report.images_read = sum(len(records) for records in read.values())
+    report.boxes_read = sum(len(r.boxes) for records in read.values() for r in records)
+    with clock("decode_validate"):
+        splits = {split: check_images(records, report, workers) for split, records in read.items()}
+    labels = resolve_labels([r for records in splits.values() for r in records], label_map)
+    shards = num_shards or default_shards(sum(map(len, splits.values())))
     out_dir.mkdir(parents=True, exist_ok=True)
-    report, timings, lines = Report(), Counter(), []
-    by_split = {Path(p).stem: records_from_csv(p) for p in csv_paths}
-    everything = [r for records in by_split.values() for r in records]
-    labels = resolve_labels(everything, label_map, report)
-    side = {r.key: split for split, records in by_split.items() for r in records}
-    report.images_read = len(everything)
-    report.boxes_read = sum(len(r.boxes) for r in everything)
-    started = time.perf_counter()
-    written = write_splits(everything, side, out_dir, labels, num_shards or default_shards(len(everything)),
-                           report, timings, os.cpu_count() or 1)
+    write_tfrecords(splits, out_dir, labels, shards, workers, clock)
     write_labels(out_dir / "label_map.pbtxt", labels, label_map)
-    for split in by_split:
-        boxes = sum(len(r.boxes) for r in written[split])
-        lines.append(f"{split}: {len(by_split[split])} images read, {len(written[split])} written, {boxes} boxes")
-    for kind, items in {**report.skipped, **report.warnings}.items():
-        lines.append(f"  {kind}: {len(items)}: {'; '.join(items[:3])}{' …' if len(items) > 3 else ''}")
-    lines.append(f"Wrote {out_dir} in {time.perf_counter() - started:.1f} s")
-    (out_dir / "csv_to_tfrecord_report.json").write_text(json.dumps(
-        {"skipped": report.skipped, "warnings": report.warnings,
-         "written": {s: len(v) for s, v in written.items()}}, indent=2), encoding="utf-8")
-    return "\n".join(lines)
+    result = build_report(report, sources=[str(p) for p in csv_paths], out_dir=out_dir, splits=splits, labels=labels,
+                          shards=shards, seconds=clock.summary(), test_fraction=None, seed=None)
+    (out_dir / REPORT_NAME).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    return result

@@ -1,4 +1,10 @@
-"""The tutorial's CSV: one row per box in pixels; an image with no boxes is one row with empty class."""
+"""The tutorial's CSV: `filename,width,height,class,xmin,ymin,xmax,ymax,source`, one row per box, in pixels.
+
+`filename` is the image's path relative to `source` (the LabelImg folder it came from), so
+`source/filename` finds the file. An image without objects (a negative) is kept as exactly one row
+whose `class`, `xmin`, `ymin`, `xmax` and `ymax` cells are empty; `csv-to-tfrecord` reads such a row
+back as an image with no boxes.
+"""
 from pathlib import Path
 
 import pandas as pd
@@ -18,10 +24,12 @@ def rows_for(record) -> list[dict]:
 
 
 def _num(value: float):
-    return int(value) if float(value).is_integer() else round(float(value), 2)
+    """Whole pixels as integers (as LabelImg writes them), fractional ones unrounded."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def write_csv(path, records) -> int:
+    """Write the rows of `records` (an empty list gives just the header); returns the number of rows."""
     rows = [row for record in records for row in rows_for(record)]
     pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
     return len(rows)

@@ -1,168 +1,72 @@
 """`webdet prepare`: LabelImg folders → train/test CSVs → label map → sharded TFRecords + a report.
 
-Nothing is lost silently: every image read is either written or counted as skipped with its reason,
-every box read is written or counted as dropped, and every warning names its file.
+Two passes over the images, both spread across cores:
+1. decode and validate every image, fit its boxes to the real pixels (nothing is kept in memory);
+2. once the split is known from the images that survived, store each one into its split's shards
+   (the file's own bytes when it already is a baseline RGB JPEG, otherwise a re-encoded JPEG).
+
+Nothing is lost silently: every image read is written or counted as skipped with its reason, every
+box read is written or counted as dropped, and every warning names its file.
 """
 import json
-import os
 import time
-from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 
 from data_prep import csv_io, label_map as label_map_io, tfrecords
-from data_prep.boxes import clean_boxes
-from data_prep.images import IMAGE_SUFFIXES, ImageProblem, load_image
+from data_prep.images import stored_jpeg
+from data_prep.pool import check_record, default_workers, encode_record, ordered_map
+from data_prep.report import Report, build_report
+from data_prep.scan import ImageRecord, scan_sources
 from data_prep.split import default_shards, split_images
-from data_prep.voc import AnnotationError, Box, read_annotation
 from webdet.errors import WebdetError
 
-
-@dataclass
-class ImageRecord:
-    """One image to write: where it comes from and its boxes in pixels of the written image."""
-    key: str                       # unique id: source + relative path
-    source: str                    # the source folder
-    filename: str                  # path relative to the source folder
-    image_path: Path
-    boxes: list[Box] = field(default_factory=list)
-    annotated_size: tuple | None = None
-    width: int = 0
-    height: int = 0
+SPLITS = ("train", "test")
 
 
-class Report:
-    """Counts and warnings, grouped by kind with the files named."""
+class PhaseClock:
+    """Wall-clock seconds per named phase (parse, decode_validate, encode, write…)."""
 
     def __init__(self):
-        self.warnings: dict[str, list[str]] = defaultdict(list)
-        self.skipped: dict[str, list[str]] = defaultdict(list)
-        self.images_read = 0
-        self.boxes_read = 0
-        self.boxes_dropped: Counter = Counter()
+        self.seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
 
-    def warn(self, kind: str, where: str, detail: str = "") -> None:
-        self.warnings[kind].append(f"{where}: {detail}" if detail else where)
+    @contextmanager
+    def __call__(self, phase: str):
+        tick = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(phase, time.perf_counter() - tick)
 
-    def skip(self, kind: str, where: str, detail: str, boxes: int = 0) -> None:
-        self.skipped[kind].append(f"{where}: {detail}")
-        if boxes:
-            self.boxes_dropped[f"image_skipped:{kind}"] += boxes
+    def add(self, phase: str, seconds: float) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
 
-
-def find_images(source: Path) -> dict[str, list[Path]]:
-    """Every image under a source folder, by file stem."""
-    index = defaultdict(list)
-    for path in sorted(source.rglob("*")):
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-            index[path.stem].append(path)
-    return index
+    def summary(self) -> dict:
+        return {"total": time.perf_counter() - self.started, **self.seconds}
 
 
-def _pick_image(xml: Path, ann, candidates: list[Path], report: Report) -> Path | None:
-    """The XML's own stem decides; the <filename> field only breaks ties and is checked."""
-    named = Path(ann.filename).name if ann.filename else None
-    if named and Path(named).stem != xml.stem:
-        report.warn("filename_mismatch", str(xml), f"<filename> is {named!r}; the image is matched by the "
-                                                   f"XML's own name {xml.stem!r}")
-    if not candidates:
-        return None
-    if len(candidates) == 1:
-        return candidates[0]
-    exact = [c for c in candidates if c.name == named] or [c for c in candidates if c.parent == xml.parent]
-    chosen = (exact or candidates)[0]
-    report.warn("duplicate_stem", str(xml), f"{len(candidates)} images named {xml.stem}.*: "
-                                            f"{', '.join(c.name for c in candidates)}; using {chosen.name}")
-    return chosen
-
-
-def scan_sources(sources, report: Report) -> list[ImageRecord]:
-    """Pair every XML with its image in each source folder (any layout: side by side or in subfolders)."""
-    records, seen_keys = [], set()
-    for source in sources:
-        source = Path(source)
-        if not source.is_dir():
-            raise WebdetError(f"{source}: no such folder")
-        xmls = sorted(source.rglob("*.xml"))
-        images = find_images(source)
-        if not xmls:
-            raise WebdetError(f"{source}: no LabelImg annotations (*.xml) found; is this the right folder?")
-        annotated = set()
-        for xml in xmls:
-            report.images_read += 1
-            try:
-                ann = read_annotation(xml)
-            except AnnotationError as exc:
-                report.skip(exc.kind, str(xml), str(exc))
-                continue
-            report.boxes_read += len(ann.boxes) + sum(1 for k, _ in ann.warnings if k in DROPPING_XML_WARNINGS)
-            for kind, detail in ann.warnings:
-                report.warn(kind, str(xml), detail)
-                if kind in DROPPING_XML_WARNINGS:
-                    report.boxes_dropped[kind] += 1
-            image = _pick_image(xml, ann, images.get(xml.stem, []), report)
-            if image is None:
-                report.skip("image_missing", str(xml), f"no image named {xml.stem}.* (<filename> {ann.filename!r})",
-                            boxes=len(ann.boxes))
-                continue
-            annotated.add(image)
-            relative = image.relative_to(source).as_posix()
-            key = f"{source}/{relative}"
-            if key in seen_keys:
-                report.skip("duplicate_annotation", str(xml), f"{relative} is already annotated by another XML",
-                            boxes=len(ann.boxes))
-                continue
-            seen_keys.add(key)
-            size = (ann.width, ann.height) if ann.width and ann.height else None
-            records.append(ImageRecord(key, str(source), relative, image, ann.boxes, size))
-        for paths in images.values():
-            for path in paths:
-                if path not in annotated:
-                    report.warn("image_without_xml", str(path), "no annotation file; not used")
-    return records
-
-
-DROPPING_XML_WARNINGS = ("missing_name", "missing_bndbox", "bad_coordinate")
-
-
-def _load(record: ImageRecord):
-    """Worker: decode, validate and (re-)encode one image and fit its boxes (runs in a process pool)."""
-    try:
-        loaded = load_image(record.image_path, record.annotated_size)
-    except ImageProblem as exc:
-        return record, None, [], exc
-    boxes, box_warnings = clean_boxes(record.boxes, loaded.width, loaded.height)
-    return record, loaded, (boxes, box_warnings), None
-
-
-def _map(records, workers: int):
-    if workers <= 1 or len(records) < 16:
-        yield from map(_load, records)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_load, records, chunksize=8)
-
-
-def load_records(records, report: Report, workers: int, timings: Counter):
-    """Yield (record, encoded JPEG) for every usable image; report the rest."""
-    for record, loaded, fitted, problem in _map(records, workers):
-        if problem:
-            report.skip(problem.kind, str(record.image_path), str(problem), boxes=len(record.boxes))
+def check_images(records: list[ImageRecord], report: Report, workers: int) -> list[ImageRecord]:
+    """Validate every image in parallel; return the usable records with real sizes and fitted boxes."""
+    usable = []
+    for checked in ordered_map(check_record, records, workers):
+        record = checked.record
+        if checked.problem:
+            report.skip(checked.problem.kind, record.image_path, str(checked.problem), boxes=len(record.boxes))
             continue
-        boxes, box_warnings = fitted
-        for kind, detail in loaded.warnings + box_warnings:
-            report.warn(kind, str(record.image_path), detail)
-            if kind in ("box_zero_area", "box_outside_image"):
-                report.boxes_dropped[kind] += 1
-        timings["decode_validate"] += loaded.decode_seconds
-        timings["encode"] += loaded.encode_seconds
-        record.boxes, record.width, record.height = boxes, loaded.width, loaded.height
-        yield record, loaded.encoded
+        for kind, detail in checked.info.warnings + checked.fitted.warnings:
+            report.warn(kind, record.image_path, detail)
+        report.drop_boxes(checked.fitted.dropped)
+        record.boxes, record.width, record.height = checked.fitted.kept, checked.info.width, checked.info.height
+        record.info = checked.info
+        if checked.info.reencode:
+            report.reencoded[checked.info.reencode] += 1
+        usable.append(record)
+    return usable
 
 
-def resolve_labels(records, label_map_path, report: Report) -> dict[str, int]:
-    """Ids from an imposed label map, or 1..n for the classes found (sorted by name)."""
+def resolve_labels(records, label_map_path=None) -> dict[str, int]:
+    """{name: id}: from an imposed label map, or 1..n for the classes found, sorted by name."""
     found = sorted({b.name for r in records for b in r.boxes})
     if not label_map_path:
         return {name: i for i, name in enumerate(found, start=1)}
@@ -175,88 +79,106 @@ def resolve_labels(records, label_map_path, report: Report) -> dict[str, int]:
     return imposed
 
 
+def split_records(records: list[ImageRecord], test_fraction: float, seed: int) -> dict[str, list[ImageRecord]]:
+    """The records of each split (by image, seeded, stratified by class), in their original order."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise WebdetError(f"--test-fraction: {test_fraction} is not in [0, 1)")
+    _, test_keys = split_images({r.key: {b.name for b in r.boxes} for r in records}, test_fraction, seed)
+    test_keys = set(test_keys)
+    return {"train": [r for r in records if r.key not in test_keys], "test": [r for r in records if r.key in test_keys]}
+
+
+def stored_images(records: list[ImageRecord], workers: int):
+    """The JPEG bytes to store for each record, in order: files kept as they are are read here,
+    re-encodings come from the process pool (working ahead while the caller writes)."""
+    reencoded = ordered_map(encode_record, [(r.image_path, r.info) for r in records if r.info.reencode], workers)
+    for record in records:
+        yield next(reencoded) if record.info.reencode else stored_jpeg(record.image_path, record.info)
+
+
+def write_tfrecords(splits: dict[str, list[ImageRecord]], out_dir: Path, labels: dict[str, int], shards: int,
+                    workers: int, clock: PhaseClock) -> None:
+    """Store every record into `SPLIT-0000i-of-0000n.tfrecord`; source ids run from 1 over all splits."""
+    source_id = 0
+    for split, records in splits.items():
+        writer = tfrecords.ShardedWriter(out_dir, split, shards)
+        try:
+            encoded_images = stored_images(records, workers)
+            for record in records:
+                with clock("encode"):
+                    encoded = next(encoded_images)
+                source_id += 1
+                with clock("write"):
+                    writer.write(tfrecords.make_example(record, encoded, source_id, labels))
+        finally:
+            writer.close()
+
+
+def write_labels(path: Path, labels: dict[str, int], imposed=None) -> None:
+    """The label map in use: the imposed file as it is, or ids 1..n for the classes found."""
+    if imposed:
+        path.write_text(Path(imposed).read_text(encoding="utf-8"), encoding="utf-8")
+    else:
+        label_map_io.write_label_map(path, [name for name, _ in sorted(labels.items(), key=lambda item: item[1])])
+
+
+def _warn_empty_splits(splits: dict, test_fraction: float, report: Report) -> None:
+    for split, records in splits.items():
+        if not records and (split == "train" or test_fraction > 0):
+            report.warn("split_empty", split, f"no images in the {split} split; add images or change --test-fraction")
+
+
+def _save_report(out_dir: Path, result: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "prepare_report.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def _with_report(error: WebdetError, result: dict) -> WebdetError:
+    """Attach the written report to the error so the CLI can still print the summary."""
+    error.report = result
+    return error
+
+
 def prepare(sources, out_dir, *, test_fraction=0.2, seed=42, label_map=None, strict=False,
             num_shards=None, workers=None, write_records=True) -> dict:
     """Write `train.csv`, `test.csv`, `label_map.pbtxt`, TFRecord shards and `prepare_report.json`.
 
-    With `write_records=False` only the CSVs and the report are written (`webdet voc-to-csv`).
+    Returns the report (also written to `out_dir/prepare_report.json`). With `strict`, raises
+    WebdetError after writing everything when anything was warned about or skipped.
+    `write_records=False` writes only the CSVs and the report (`webdet voc-to-csv`).
     """
-    started = time.perf_counter()
-    out_dir = Path(out_dir)
-    report, timings = Report(), Counter()
-    records = scan_sources([Path(s) for s in sources], report)
-    timings["parse"] = time.perf_counter() - started
-    if not records:
-        raise WebdetError(f"{', '.join(map(str, sources))}: no usable annotated images "
-                          f"({sum(len(v) for v in report.skipped.values())} skipped)")
-    labels = resolve_labels(records, label_map, report)
-    train_keys, test_keys = split_images({r.key: {b.name for b in r.boxes} for r in records}, test_fraction, seed)
-    side = {**{k: "train" for k in train_keys}, **{k: "test" for k in test_keys}}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    out_dir, workers = Path(out_dir), workers or default_workers()
+    clock, report = PhaseClock(), Report()
+    with clock("parse"):
+        records = scan_sources(sources, report)
+    with clock("decode_validate"):
+        records = check_images(records, report, workers)
+    labels = resolve_labels(records, label_map)
+    splits = split_records(records, test_fraction, seed)
     shards = num_shards or default_shards(len(records))
-    written = write_splits(records, side, out_dir, labels, shards, report, timings,
-                           workers or os.cpu_count() or 1, write_records)
-    for split in ("train", "test"):
-        csv_io.write_csv(out_dir / f"{split}.csv", written[split])
+
+    def finish() -> dict:
+        result = build_report(report, sources=sources, out_dir=out_dir, splits=splits, labels=labels,
+                              shards=shards if records and write_records else 0, seconds=clock.summary(),
+                              test_fraction=test_fraction, seed=seed)
+        _save_report(out_dir, result)
+        return result
+
+    if not records:
+        raise _with_report(WebdetError(f"{', '.join(map(str, sources))}: no usable annotated images "
+                                       f"({report.images_read} read, all skipped); see "
+                                       f"{out_dir / 'prepare_report.json'}"), finish())
+    _warn_empty_splits(splits, test_fraction, report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split, split_records_ in splits.items():
+        csv_io.write_csv(out_dir / f"{split}.csv", split_records_)
     if write_records:
+        write_tfrecords(splits, out_dir, labels, shards, workers, clock)
         write_labels(out_dir / "label_map.pbtxt", labels, label_map)
-    result = build_report(sources, out_dir, report, written, labels, shards, timings,
-                          time.perf_counter() - started, test_fraction, seed)
-    (out_dir / "prepare_report.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-    if strict and report.warnings:
-        raise WebdetError(f"--strict: {sum(len(v) for v in report.warnings.values())} warning(s) "
-                          f"({', '.join(sorted(report.warnings))}); see {out_dir / 'prepare_report.json'}")
+    result = finish()
+    if strict and report.problem_count():
+        raise _with_report(WebdetError(f"--strict: {report.problem_count()} warning(s) or skipped image(s) "
+                                       f"({', '.join(report.problem_kinds())}); see "
+                                       f"{out_dir / 'prepare_report.json'}"), result)
     return result
-
-
-def write_splits(records, side: dict, out_dir: Path, labels, shards: int, report: Report, timings: Counter,
-                 workers: int, write_records: bool = True) -> dict:
-    """Decode/encode every record in a process pool and stream it into its split's shards."""
-    splits = sorted(set(side.values()))
-    writers = {s: tfrecords.ShardedWriter(out_dir, s, shards) for s in splits} if write_records else {}
-    written = defaultdict(list)
-    try:
-        for index, (record, encoded) in enumerate(load_records(records, report, workers, timings), start=1):
-            split = side[record.key]
-            if write_records:
-                tick = time.perf_counter()
-                writers[split].write(tfrecords.make_example(record, encoded, index, labels))
-                timings["write"] += time.perf_counter() - tick
-            written[split].append(record)
-    finally:
-        for writer in writers.values():
-            writer.close()
-    return written
-
-
-def write_labels(path: Path, labels: dict[str, int], imposed=None) -> None:
-    if imposed:
-        path.write_text(Path(imposed).read_text(encoding="utf-8"), encoding="utf-8")
-    else:
-        path.write_text(label_map_io.format_label_map(n for n, _ in sorted(labels.items(), key=lambda x: x[1])),
-                        encoding="utf-8")
-
-
-def _split_summary(records) -> dict:
-    classes = Counter(b.name for r in records for b in r.boxes)
-    return {"images": len(records), "boxes": sum(classes.values()),
-            "negatives": sum(1 for r in records if not r.boxes), "classes": dict(sorted(classes.items()))}
-
-
-def build_report(sources, out_dir, report: Report, written, labels, shards, timings, seconds,
-                 test_fraction, seed) -> dict:
-    n_written = sum(len(v) for v in written.values())
-    boxes_written = sum(len(r.boxes) for v in written.values() for r in v)
-    return {
-        "sources": [str(s) for s in sources], "out_dir": str(out_dir),
-        "images": {"read": report.images_read, "written": n_written,
-                   "skipped": {k: len(v) for k, v in sorted(report.skipped.items())}},
-        "boxes": {"read": report.boxes_read, "written": boxes_written,
-                  "dropped": dict(sorted(report.boxes_dropped.items()))},
-        "splits": {split: _split_summary(written[split]) for split in ("train", "test")},
-        "label_map": {str(i): n for n, i in sorted(labels.items(), key=lambda x: x[1])},
-        "shards_per_split": shards, "test_fraction": test_fraction, "seed": seed,
-        "skipped": {k: v for k, v in sorted(report.skipped.items())},
-        "warnings": {k: v for k, v in sorted(report.warnings.items())},
-        "seconds": {"total": round(seconds, 3), **{k: round(v, 3) for k, v in sorted(timings.items())}},
-    }

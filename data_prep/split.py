@@ -38,17 +38,25 @@ def split_images(image_classes: dict[str, set], test_fraction: float = 0.2, seed
     return sorted(train), sorted(test)
 
 
+def _movable(key, name, image_classes, source: set) -> bool:
+    """An image can leave `source` when every class on it stays represented there."""
+    return all(sum(1 for k in source if c in image_classes[k]) >= 2 for c in image_classes[key] if c != name)
+
+
 def _cover_every_class(image_classes, counts, train: set, test: set) -> None:
     """Move single images so a class with ≥2 images appears on both sides."""
     for name in sorted(counts):
         if counts[name] < 2:
             continue
         for source, target in ((train, test), (test, train)):
-            if not any(name in image_classes[k] for k in target):
-                movable = sorted(k for k in source if name in image_classes[k])
-                if len(movable) >= 2:
-                    target.add(movable[0])
-                    source.discard(movable[0])
+            if any(name in image_classes[k] for k in target):
+                continue
+            candidates = sorted(k for k in source if name in image_classes[k])
+            if len(candidates) < 2:
+                continue
+            chosen = next((k for k in candidates if _movable(k, name, image_classes, source)), candidates[0])
+            target.add(chosen)
+            source.discard(chosen)
 
 
 def default_shards(num_images: int) -> int:

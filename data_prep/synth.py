@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from data_prep.voc import Box, write_annotation
+from data_prep.voc import Box, labelimg_truncated, write_annotation
+from webdet.errors import WebdetError
 
 CLASSES = ("circle", "square", "triangle")
 
@@ -66,7 +67,8 @@ def make_image(rng, width: int, height: int):
         name = CLASSES[int(rng.integers(len(CLASSES)))]
         side = int(rng.uniform(0.15, 0.5) * min(width, height))
         w = side if name != "triangle" else int(side * rng.uniform(0.75, 1.3))
-        x0, y0 = int(rng.integers(0, width - w)), int(rng.integers(0, height - side))
+        # LabelImg never writes a coordinate below 1, so neither does the generator.
+        x0, y0 = max(1, int(rng.integers(0, width - w))), max(1, int(rng.integers(0, height - side)))
         box = (x0, y0, x0 + w, y0 + side)
         if _overlaps(box, placed):
             continue
@@ -74,12 +76,14 @@ def make_image(rng, width: int, height: int):
         outline = tuple(255 - c for c in colour)
         _draw_shape(draw, name, box, colour, outline)
         placed.append(box)
-        boxes.append(Box(name, *box))
+        boxes.append(Box(name, *box, truncated=labelimg_truncated(Box(name, *box), width, height)))
     return image, boxes
 
 
 def make_dataset(out_dir, images: int = 200, seed: int = 0) -> Path:
     """Write `images/NNNNN.jpg` and `annotations/NNNNN.xml` (LabelImg's layout and XML)."""
+    if images < 1:
+        raise WebdetError(f"--images: {images}; at least 1 image is needed")
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "annotations").mkdir(parents=True, exist_ok=True)

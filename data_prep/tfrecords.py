@@ -44,6 +44,7 @@ def make_example(record, encoded: bytes, source_id: int, label_ids: dict[str, in
 
 
 def shard_paths(out_dir, split: str, shards: int) -> list[Path]:
+    """`SPLIT-0000i-of-0000n.tfrecord` for i in 0..n-1."""
     return [Path(out_dir) / f"{split}-{i:05d}-of-{shards:05d}.tfrecord" for i in range(shards)]
 
 
@@ -87,7 +88,11 @@ def _parse(serialized: bytes) -> dict:
 
 
 def iter_examples(paths_or_glob):
-    """Read records back as dicts (boxes as normalised ymin, xmin, ymax, xmax)."""
+    """Read records back as dicts: filename, source_id, height, width, encoded (JPEG bytes),
+    boxes (float32 [n, 4] normalised ymin, xmin, ymax, xmax), classes (int64 [n] label ids), class_names.
+
+    Takes a glob pattern (str or Path) or a list of paths, e.g. `data_files(data_dir, "test")`.
+    """
     paths = sorted(glob.glob(paths_or_glob)) if isinstance(paths_or_glob, (str, Path)) else list(paths_or_glob)
     for raw in tf.data.TFRecordDataset([str(p) for p in paths]):
         yield _parse(raw.numpy())

@@ -1,4 +1,5 @@
 """Reading LabelImg (Pascal VOC) XML: one annotation per file, problems reported, never raised past the caller."""
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ class AnnotationError(Exception):
 
 @dataclass
 class Box:
+    """One labelled box in pixel corners, as LabelImg writes it."""
     name: str
     xmin: float
     ymin: float
@@ -28,12 +30,14 @@ class Box:
 
 @dataclass
 class Annotation:
+    """What one XML file says, and every problem found in it."""
     xml_path: Path
     filename: str | None          # the <filename> field as written
     width: int | None             # the <size> the annotator saw (None when missing)
     height: int | None
     boxes: list[Box] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (kind, detail)
+    dropped: list[str] = field(default_factory=list)                # one kind per <object> not usable
 
 
 def _text(node, tag: str):
@@ -51,31 +55,42 @@ def _size(root, ann: Annotation) -> None:
     if size is None:
         ann.warnings.append(("missing_size", "no <size>; the image's own pixels are used"))
         return
+    raw = {key: _text(size, key) for key in ("width", "height")}
     try:
-        ann.width, ann.height = int(float(_text(size, "width"))), int(float(_text(size, "height")))
-    except (TypeError, ValueError):
-        ann.warnings.append(("missing_size", "<size> has no numeric width/height; the image's pixels are used"))
-        ann.width = ann.height = None
+        width, height = int(float(raw["width"])), int(float(raw["height"]))
+    except (TypeError, ValueError, OverflowError):
+        ann.warnings.append(("missing_size", f"<size> width {raw['width']!r}, height {raw['height']!r} are not "
+                                             "numbers; the image's pixels are used"))
+        return
+    if width < 1 or height < 1:
+        ann.warnings.append(("missing_size", f"<size> is {width}x{height}; the image's pixels are used"))
+        return
+    ann.width, ann.height = width, height
+
+
+def _drop(ann: Annotation, kind: str, detail: str) -> None:
+    ann.warnings.append((kind, f"{detail}; box dropped"))
+    ann.dropped.append(kind)
 
 
 def _box(obj, index: int, ann: Annotation) -> Box | None:
+    """One <object> as a Box in pixels, or None (reported) when a field is missing or not a number."""
     name = _text(obj, "name")
     where = f"object {index}"
     if not name:
-        ann.warnings.append(("missing_name", f"{where}: no <name>; box dropped"))
-        return None
+        return _drop(ann, "missing_name", f"{where}: no <name>")
     bndbox = obj.find("bndbox")
     if bndbox is None:
-        ann.warnings.append(("missing_bndbox", f"{where} ({name}): no <bndbox>; box dropped"))
-        return None
+        return _drop(ann, "missing_bndbox", f"{where} ({name}): no <bndbox>")
     values = {}
     for key in COORDS:
         raw = _text(bndbox, key)
         try:
             values[key] = float(raw)
+            if not math.isfinite(values[key]):
+                raise ValueError(raw)
         except (TypeError, ValueError):
-            ann.warnings.append(("bad_coordinate", f"{where} ({name}): <{key}> is {raw!r}, not a number; box dropped"))
-            return None
+            return _drop(ann, "bad_coordinate", f"{where} ({name}): <{key}> is {raw!r}, not a number")
     if any(not v.is_integer() for v in values.values()):
         ann.warnings.append(("float_coordinates", f"{where} ({name}): fractional pixel coordinates kept as is"))
     return Box(name, **values, difficult=_int_flag(obj, "difficult"), truncated=_int_flag(obj, "truncated"))
@@ -92,11 +107,22 @@ def read_annotation(xml_path) -> Annotation:
         raise AnnotationError("xml_not_voc", f"root element is <{root.tag}>, expected <annotation>")
     ann = Annotation(xml_path, _text(root, "filename"), None, None)
     _size(root, ann)
-    for index, obj in enumerate(root.iter("object"), start=1):
+    for index, obj in enumerate(root.findall("object"), start=1):
         box = _box(obj, index, ann)
         if box:
             ann.boxes.append(box)
     return ann
+
+
+def labelimg_truncated(box: Box, width: int, height: int) -> int:
+    """1 when LabelImg would mark the box truncated: it touches the image border.
+
+    LabelImg's own rule, reproduced so written XML matches what LabelImg saves: a side equal to the
+    image size, or a minimum of 1 (LabelImg never writes coordinates below 1).
+    """
+    touches_y = int(box.ymax) == int(height) or int(box.ymin) == 1
+    touches_x = int(box.xmax) == int(width) or int(box.xmin) == 1
+    return int(touches_y or touches_x)
 
 
 def write_annotation(path, *, folder: str, filename: str, image_path: str, width: int, height: int,

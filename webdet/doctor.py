@@ -1,66 +1,136 @@
-"""`webdet doctor`: the versions that matter, and what is missing or mismatched."""
+"""`webdet doctor`: the versions that matter, and what is missing or does not match the pinned set.
+
+Python packages are compared with `constraints.txt` (the verified lock) when the project checkout has
+it; Node, npm and Chromium are asked for their versions. The exit code is non-zero when something
+essential is missing or mismatched; optional pieces (Chromium, kaggle…) are only named.
+"""
 import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-WEBAPP = Path(__file__).resolve().parents[1] / "webapp"
-# (distribution, version prefix the pinned set expects, essential)
-PYTHON_PACKAGES = (("tensorflow", "2.19.", True), ("tf-keras", "2.19.", True), ("tf-models-official", "2.19.", True),
-                   ("tensorflowjs", "4.22.", True), ("pycocotools", "", True), ("pandas", "", True),
-                   ("lxml", "", True), ("matplotlib", "", True), ("Pillow", "", True), ("kaggle", "", False))
+from packaging.utils import canonicalize_name
+
+REPO = Path(__file__).resolve().parents[1]
+WEBAPP = REPO / "webapp"
+CONSTRAINTS = REPO / "constraints.txt"
+SETUP_HINT = "run `make test` or `make demo` to set up .venv"
+# (distribution, essential): what webdet's stages import, and the pins that broke before (DESIGN.md).
+PYTHON_PACKAGES = (("tensorflow", True), ("tf-keras", True), ("tf-models-official", True), ("tensorflowjs", True),
+                   ("protobuf", True), ("numpy", True), ("pycocotools", True), ("pandas", True), ("lxml", True),
+                   ("matplotlib", True), ("Pillow", True), ("tensorflow-decision-forests", False),
+                   ("ydf", False), ("tensorflow-metadata", False), ("kaggle", False))
+MIN_NODE_MAJOR = 18
 
 
-def register(subparsers):
-    """Add `doctor` to the `webdet` parser."""
-    p = subparsers.add_parser("doctor", help="print the versions that matter and name anything missing")
-    p.set_defaults(func=run, needs_tensorflow=False)
+@dataclass
+class Check:
+    """One line of the doctor's table."""
+    name: str
+    version: str | None       # None: not found
+    problem: str = ""         # what is wrong, and how to fix it
+    essential: bool = True
+
+    @property
+    def status(self) -> str:
+        if self.version and not self.problem:
+            return "ok"
+        return "MISSING" if not self.version else "MISMATCH"
 
 
-def _command_version(command: list[str]) -> str | None:
+def pinned_versions(constraints: Path = CONSTRAINTS) -> dict[str, str]:
+    """{canonical name: version} for every `name==version` line of the lock file (empty without it)."""
+    if not constraints.is_file():
+        return {}
+    pins = {}
+    for line in constraints.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)", line)
+        if match:
+            pins[canonicalize_name(match[1])] = match[2]
+    return pins
+
+
+def command_version(command: list[str]) -> str | None:
+    """First line a program prints for its version, or None when it is absent or fails."""
     if not shutil.which(command[0]):
         return None
     try:
         out = subprocess.run(command, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return (out.stdout or out.stderr).strip().splitlines()[0] if out.returncode == 0 else None
+    lines = (out.stdout or out.stderr).strip().splitlines()
+    if out.returncode != 0 or not lines:
+        return None
+    number = re.search(r"v?\d+(\.\d+)+", lines[0])  # "Chromium 156.0.8078.79 built on Debian…" → 156.0.8078.79
+    return number[0] if number else lines[0]
 
 
-def checks() -> list[tuple[str, str | None, str, bool]]:
-    """(name, version or None, what is wrong or '', essential) for everything webdet relies on."""
-    rows = [("Python", sys.version.split()[0], "" if sys.version_info[:2] in ((3, 10), (3, 11)) else
-             "webdet's pinned set is for Python 3.11", True)]
-    for name, prefix, essential in PYTHON_PACKAGES:
+def python_check() -> Check:
+    version = sys.version.split()[0]
+    ok = sys.version_info[:2] in ((3, 10), (3, 11))
+    return Check("Python", version, "" if ok else "webdet's pinned set is for Python 3.11")
+
+
+def package_checks(pins: dict[str, str]) -> list[Check]:
+    checks = []
+    for name, essential in PYTHON_PACKAGES:
         try:
             version = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            rows.append((name, None, "not installed: run `make test` or `make demo` to set up .venv", essential))
+            checks.append(Check(name, None, f"not installed: {SETUP_HINT}", essential))
             continue
-        problem = f"expected {prefix}*" if prefix and not version.startswith(prefix) else ""
-        rows.append((name, version, problem, essential))
-    node = _command_version(["node", "--version"])
-    rows.append(("Node.js", node, "" if node and int(node.lstrip("v").split(".")[0]) >= 18 else
-                 "Node 18+ is needed for the web app and the export's parity check", True))
-    rows.append(("npm", _command_version(["npm", "--version"]), "", False))
-    tfjs = WEBAPP / "node_modules" / "@tensorflow" / "tfjs" / "package.json"
-    rows.append(("web app packages", "installed" if tfjs.is_file() else None,
-                 "" if tfjs.is_file() else "run `make webapp` (npm ci in webapp/)", True))
-    built = (WEBAPP / "dist" / "index.html").is_file()
-    rows.append(("web app bundle", "built" if built else None, "" if built else "run `make webapp`", False))
-    chromium = _command_version(["chromium", "--version"])
-    rows.append(("Chromium", chromium, "" if chromium else "apt-get install chromium (browser tests only)", False))
-    return rows
+        pinned = pins.get(canonicalize_name(name))
+        problem = f"constraints.txt pins {pinned}: {SETUP_HINT}" if pinned and version != pinned else ""
+        checks.append(Check(name, version, problem, essential))
+    return checks
+
+
+def _node_check() -> Check:
+    version = command_version(["node", "--version"])
+    major = re.match(r"v?(\d+)", version or "")
+    if version and major and int(major[1]) >= MIN_NODE_MAJOR:
+        return Check("Node.js", version)
+    return Check("Node.js", version, f"Node {MIN_NODE_MAJOR}+ (20 tested) is needed for the web app and the "
+                                     "export's parity check")
+
+
+def tool_checks() -> list[Check]:
+    tfjs_installed = (WEBAPP / "node_modules" / "@tensorflow" / "tfjs" / "package.json").is_file()
+    bundle_built = (WEBAPP / "dist" / "index.html").is_file()
+    chromium = command_version(["chromium", "--version"]) or command_version(["chromium-browser", "--version"])
+    return [
+        _node_check(),
+        Check("npm", command_version(["npm", "--version"]), "", False),
+        Check("web app packages", "installed" if tfjs_installed else None,
+              "" if tfjs_installed else "run `make webapp` (npm ci in webapp/)"),
+        Check("web app bundle", "built" if bundle_built else None, "" if bundle_built else "run `make webapp`", False),
+        Check("Chromium", chromium, "" if chromium else "apt-get install chromium (browser tests only)", False),
+    ]
+
+
+def checks() -> list[Check]:
+    """Everything webdet relies on, in the order it is printed."""
+    return [python_check(), *package_checks(pinned_versions()), *tool_checks()]
+
+
+def register(subparsers):
+    """Add `doctor` to the `webdet` parser."""
+    p = subparsers.add_parser("doctor", help="print the versions that matter and name anything missing",
+                              description="Print the versions of Python, TensorFlow, Model Garden, tensorflowjs, "
+                                          "Node, npm and Chromium; name what is missing or does not match "
+                                          "constraints.txt. Exits non-zero when something essential is wrong.")
+    p.set_defaults(func=run, needs_tensorflow=False)
 
 
 def run(args) -> int:
     failed = False
-    for name, version, problem, essential in checks():
-        status = "ok" if version and not problem else ("MISSING" if not version else "MISMATCH")
-        if status != "ok" and essential:
-            failed = True
-        note = f"  ← {problem}" if problem else ""
-        print(f"{name:18s} {version or '-':40s} {status}{note}")
-    print("Everything webdet needs is here." if not failed else "Fix the lines marked above.")
+    for check in checks():
+        failed |= check.status != "ok" and check.essential
+        note = f"  ← {check.problem}" if check.problem else ""
+        optional = "" if check.essential or check.status == "ok" else " (optional)"
+        print(f"{check.name:28s} {check.version or '-':44s} {check.status}{optional}{note}")
+    print("Everything webdet needs is here." if not failed else "Fix the lines marked MISSING or MISMATCH above.")
     return 1 if failed else 0
