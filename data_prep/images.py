@@ -69,11 +69,9 @@ def _open(data: bytes, warns: list) -> Image.Image:
 
 
 def _orientation(image: Image.Image, warns: list) -> int:
-    """The EXIF orientation (1 = as stored); a malformed tag is reported and read as 1."""
+    """The EXIF orientation (1 = as stored); an unreadable or invalid tag is reported and read as 1."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns on odd EXIF layouts; the report says it instead
-            value = image.getexif().get(EXIF_ORIENTATION, 1)
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
     except Exception as exc:  # Pillow raises many types on corrupt EXIF blocks
         warns.append(("exif_malformed", f"unreadable EXIF block ({type(exc).__name__}); no rotation assumed"))
         return 1
@@ -81,6 +79,13 @@ def _orientation(image: Image.Image, warns: list) -> int:
         return value
     warns.append(("exif_malformed", f"EXIF Orientation is {value!r}, not 1–8; no rotation assumed"))
     return 1
+
+
+def _decoder_warnings(caught, warns: list) -> None:
+    """What Pillow only warned about while decoding (corrupt EXIF, huge images…), into the report."""
+    for message in dict.fromkeys(str(w.message).strip().rstrip(".") for w in caught):
+        kind = "exif_malformed" if "exif" in message.lower() else "image_decoder_warning"
+        warns.append((kind, f"{message}; the image is used as decoded"))
 
 
 def _annotated_rotated(orientation: int, stored_size: tuple, annotated_size) -> bool:
@@ -144,9 +149,12 @@ def inspect_image(path, annotated_size=None) -> ImageInfo:
     match. Otherwise the stored pixels are used, as LabelImg shows them (TensorFlow ignores EXIF too).
     """
     warns: list[tuple[str, str]] = []
-    image = _open(_read_bytes(path), warns)
-    truncated = any(kind == "image_truncated" for kind, _ in warns)
-    orientation = _orientation(image, warns)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = _open(_read_bytes(path), warns)
+        truncated = any(kind == "image_truncated" for kind, _ in warns)
+        orientation = _orientation(image, warns)
+    _decoder_warnings(caught, warns)
     rotate = _annotated_rotated(orientation, image.size, annotated_size)
     width, height = image.size[::-1] if rotate else image.size
     if rotate:
@@ -163,7 +171,9 @@ def stored_jpeg(path, info: ImageInfo) -> bytes:
     data = _read_bytes(path)
     if not info.reencode:
         return data
-    image = _open(data, [])
-    if info.rotate:
-        image = ImageOps.exif_transpose(image)
-    return _encode_jpeg(image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # already reported by inspect_image
+        image = _open(data, [])
+        if info.rotate:
+            image = ImageOps.exif_transpose(image)
+        return _encode_jpeg(image)
