@@ -6,7 +6,7 @@ validated again, boxes are fitted to the real image, and the same report as `pre
 import json
 from pathlib import Path
 
-from data_prep.csv_io import read_csv
+from data_prep.csv_io import read_csv, source_from_csv
 from data_prep.pool import default_workers
 from data_prep.prepare import PhaseClock, check_images, prepare, resolve_labels, write_labels, write_tfrecords
 from data_prep.report import Report, build_report
@@ -30,13 +30,6 @@ def _number(csv_path, row_number: int, field: str, value) -> float:
         raise WebdetError(f"{csv_path}: row {row_number}: field '{field}' is {value!r}, not a number") from None
 
 
-def _image_path(csv_path: Path, source: str, filename: str) -> Path:
-    """`source/filename` as written, or relative to the CSV's folder when that is where it exists."""
-    path = Path(source) / filename
-    beside_csv = csv_path.parent / source / filename
-    return beside_csv if not path.is_absolute() and not path.exists() and beside_csv.exists() else path
-
-
 def _box(csv_path, row_number: int, row: dict) -> Box | None:
     """The box of one CSV row; None for the row of an image without objects (empty class and coordinates)."""
     if row["class"]:
@@ -58,8 +51,9 @@ def records_from_csv(csv_path) -> list[ImageRecord]:
         if (source, filename) not in records:
             size = (int(_number(csv_path, row_number, "width", row["width"])),
                     int(_number(csv_path, row_number, "height", row["height"])))
-            records[(source, filename)] = ImageRecord(f"{source}/{filename}", source, filename,
-                                                      _image_path(csv_path, source, filename), annotated_size=size)
+            folder = source_from_csv(source, csv_path.parent)
+            records[(source, filename)] = ImageRecord(f"{folder}/{filename}", str(folder), filename,
+                                                      folder / filename, annotated_size=size)
         box = _box(csv_path, row_number, row)
         if box:
             records[(source, filename)].boxes.append(box)

@@ -1,10 +1,13 @@
 """The tutorial's CSV: `filename,width,height,class,xmin,ymin,xmax,ymax,source`, one row per box, in pixels.
 
-`filename` is the image's path relative to `source` (the LabelImg folder it came from), so
-`source/filename` finds the file. An image without objects (a negative) is kept as exactly one row
+`filename` is the image's path relative to `source`, the LabelImg folder it came from. `source` is
+written as given when absolute, otherwise relative to the CSV's own folder, so the data folder and
+the images can move together and the CSV works from any working directory. An image without objects
+(a negative) is kept as exactly one row
 whose `class`, `xmin`, `ymin`, `xmax` and `ymax` cells are empty; `csv-to-tfrecord` reads such a row
 back as an image with no boxes.
 """
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,9 +17,29 @@ from webdet.errors import WebdetError
 COLUMNS = ["filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax", "source"]
 
 
-def rows_for(record) -> list[dict]:
-    """CSV rows of one prepared image record (see `prepare.ImageRecord`)."""
-    base = {"filename": record.filename, "width": record.width, "height": record.height, "source": record.source}
+def source_for_csv(source, csv_dir) -> str:
+    """The `source` cell: absolute sources as given, relative ones relative to the CSV's folder."""
+    if Path(source).is_absolute():
+        return str(source)
+    try:
+        return Path(os.path.relpath(Path(source).resolve(), Path(csv_dir).resolve())).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return str(Path(source).resolve())
+
+
+def source_from_csv(cell: str, csv_dir) -> Path:
+    """Where a `source` cell points: absolute as is, relative from the CSV's folder (else the working directory)."""
+    path = Path(cell)
+    if path.is_absolute():
+        return path
+    beside_csv = Path(csv_dir) / path
+    return beside_csv if beside_csv.is_dir() or not path.is_dir() else path
+
+
+def rows_for(record, csv_dir=".") -> list[dict]:
+    """CSV rows of one image record (see `scan.ImageRecord`)."""
+    base = {"filename": record.filename, "width": record.width, "height": record.height,
+            "source": source_for_csv(record.source, csv_dir)}
     if not record.boxes:
         return [{**base, "class": "", "xmin": "", "ymin": "", "xmax": "", "ymax": ""}]
     return [{**base, "class": b.name, "xmin": _num(b.xmin), "ymin": _num(b.ymin), "xmax": _num(b.xmax),
@@ -30,7 +53,7 @@ def _num(value: float):
 
 def write_csv(path, records) -> int:
     """Write the rows of `records` (an empty list gives just the header); returns the number of rows."""
-    rows = [row for record in records for row in rows_for(record)]
+    rows = [row for record in records for row in rows_for(record, Path(path).parent)]
     pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
     return len(rows)
 

@@ -63,14 +63,14 @@ def _check_filename_field(xml: Path, named: str | None, report: Report) -> None:
                                               f"XML's own name {xml.stem!r}")
 
 
-def _pair(xml: Path, source: Path, images: dict, report: Report) -> tuple[ImageRecord | None, Path | None]:
-    """Read one XML and find its image; (None, None) when the XML itself is unusable."""
+def _pair(xml: Path, source: Path, images: dict, report: Report) -> ImageRecord | None:
+    """Read one XML and find its image; None (reported) when the XML or its image is unusable."""
     report.images_read += 1
     try:
         ann = read_annotation(xml)
     except AnnotationError as exc:
         report.skip(exc.kind, xml, str(exc))
-        return None, None
+        return None
     report.boxes_read += len(ann.boxes) + len(ann.dropped)
     report.drop_boxes(ann.dropped)
     for kind, detail in ann.warnings:
@@ -81,10 +81,10 @@ def _pair(xml: Path, source: Path, images: dict, report: Report) -> tuple[ImageR
     if image is None:
         report.skip("image_missing", xml, f"no image named {xml.stem}.* (<filename> is {ann.filename!r})",
                     boxes=len(ann.boxes))
-        return None, None
+        return None
     relative = image.relative_to(source).as_posix()
     size = (ann.width, ann.height) if ann.width and ann.height else None
-    return ImageRecord(f"{source}/{relative}", str(source), relative, image, ann.boxes, size), image
+    return ImageRecord(f"{source}/{relative}", str(source), relative, image, ann.boxes, size)
 
 
 def _account_unpaired(images: dict, used: set, paired_stems: set, xml_stems: set, report: Report) -> None:
@@ -104,6 +104,22 @@ def _account_unpaired(images: dict, used: set, paired_stems: set, xml_stems: set
                 report.skip("image_without_xml", path, "no annotation file")
 
 
+def _one_xml_per_image(paired: list[tuple[Path, ImageRecord]], report: Report) -> list[ImageRecord]:
+    """When several XML files claim one image, the one beside the image (else the first) wins; the rest are skipped."""
+    claims: dict[Path, list[tuple[Path, ImageRecord]]] = {}
+    for xml, record in paired:
+        claims.setdefault(record.image_path, []).append((xml, record))
+    winners = {}
+    for image, claimants in claims.items():
+        winner = next(((x, r) for x, r in claimants if x.parent == image.parent), claimants[0])
+        winners[image] = winner[1]
+        for xml, record in claimants:
+            if record is not winner[1]:
+                report.skip("duplicate_annotation", xml, f"{record.filename} is already annotated by {winner[0]}",
+                            boxes=len(record.boxes))
+    return [record for _, record in paired if winners[record.image_path] is record]
+
+
 def scan_source(source: Path, report: Report) -> list[ImageRecord]:
     """Pair every XML with its image in one source folder."""
     if not source.is_dir():
@@ -112,18 +128,10 @@ def scan_source(source: Path, report: Report) -> list[ImageRecord]:
     if not xmls:
         raise WebdetError(f"{source}: no LabelImg annotations (*.xml) found; is this the right folder?")
     images = find_images(source)
-    records, used = [], set()
-    for xml in xmls:
-        record, image = _pair(xml, source, images, report)
-        if record is None:
-            continue
-        if image in used:
-            report.skip("duplicate_annotation", xml, f"{record.filename} is already annotated by another XML",
-                        boxes=len(record.boxes))
-            continue
-        used.add(image)
-        records.append(record)
-    _account_unpaired(images, used, {unicodedata.normalize("NFC", r.image_path.stem) for r in records},
+    paired = [(xml, record) for xml in xmls for record in [_pair(xml, source, images, report)] if record]
+    records = _one_xml_per_image(paired, report)
+    _account_unpaired(images, {r.image_path for r in records},
+                      {unicodedata.normalize("NFC", r.image_path.stem) for r in records},
                       {unicodedata.normalize("NFC", x.stem) for x in xmls}, report)
     return records
 

@@ -31,7 +31,8 @@ def _background(rng, width: int, height: int) -> Image.Image:
                   width=int(rng.integers(1, 3)))
     for _ in range(rng.integers(2, 6)):
         x, y, r = int(rng.integers(0, width)), int(rng.integers(0, height)), int(rng.integers(4, 14))
-        shade = tuple(int(c) for c in np.clip(grid[min(y, height - 1), min(x, width - 1)] + rng.normal(0, 25, 3), 0, 255))
+        under = grid[min(y, height - 1), min(x, width - 1)]
+        shade = tuple(int(c) for c in np.clip(under + rng.normal(0, 25, 3), 0, 255))
         draw.ellipse([x - r, y - r, x + r, y + r], fill=shade)
     return image.filter(ImageFilter.GaussianBlur(0.6))
 

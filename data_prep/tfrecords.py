@@ -74,7 +74,8 @@ def data_files(data_dir, split: str) -> list[str]:
 
 def _parse(serialized: bytes) -> dict:
     f = tf.train.Example.FromString(serialized).features.feature
-    coords = [np.array(f[f"image/object/bbox/{k}"].float_list.value, np.float32) for k in ("ymin", "xmin", "ymax", "xmax")]
+    coords = [np.array(f[f"image/object/bbox/{k}"].float_list.value, np.float32)
+              for k in ("ymin", "xmin", "ymax", "xmax")]
     return {
         "filename": f["image/filename"].bytes_list.value[0].decode("utf-8"),
         "source_id": f["image/source_id"].bytes_list.value[0].decode("utf-8"),

@@ -11,7 +11,8 @@ from data_prep.images import ImageProblem, inspect_image, stored_jpeg
 
 
 def exif_orientation(value: int, tag_type: int = 3) -> bytes:
-    """A raw EXIF block holding only an Orientation tag (type 3 SHORT as cameras write it, 4 LONG as broken files do)."""
+    """A raw EXIF block holding only an Orientation tag: type 3 (SHORT) as cameras write it, 4 (LONG) as
+    broken files do."""
     entry = struct.pack("<HHII", 0x0112, tag_type, 1, value)
     return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + entry + struct.pack("<I", 0)
 

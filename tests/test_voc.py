@@ -1,4 +1,4 @@
-"""Reading and writing LabelImg (Pascal VOC) XML: usable fields kept, every flaw named, nothing raised past the caller."""
+"""Reading and writing LabelImg (Pascal VOC) XML: usable fields kept, every flaw named."""
 import pytest
 
 from data_prep.voc import AnnotationError, Box, labelimg_truncated, read_annotation, write_annotation
@@ -45,9 +45,10 @@ def test_reads_size_filename_boxes_and_flags(tmp_path):
 
 
 def test_written_xml_is_byte_for_byte_what_labelimg_saves(tmp_path):
-    expected = labelimg_text([cat(), cat(name="dog", xmin=300, truncated=1)])
+    expected = labelimg_text([cat(), cat(name="dog", xmin=300, xmax=640, truncated=1)])
+    boxes = [Box("cat", 10, 20, 110, 220), Box("dog", 300, 20, 640, 220, truncated=1)]
     write_annotation(tmp_path / "out.xml", folder="photos", filename="cat.jpg", image_path="/home/user/photos/cat.jpg",
-                     width=640, height=480, boxes=[Box("cat", 10, 20, 110, 220), Box("dog", 300, 20, 110, 220, truncated=1)])
+                     width=640, height=480, boxes=boxes)
     assert (tmp_path / "out.xml").read_text(encoding="utf-8") == expected
 
 

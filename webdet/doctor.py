@@ -41,8 +41,9 @@ class Check:
         return "MISSING" if not self.version else "MISMATCH"
 
 
-def pinned_versions(constraints: Path = CONSTRAINTS) -> dict[str, str]:
+def pinned_versions(constraints: Path | None = None) -> dict[str, str]:
     """{canonical name: version} for every `name==version` line of the lock file (empty without it)."""
+    constraints = constraints or CONSTRAINTS
     if not constraints.is_file():
         return {}
     pins = {}
