@@ -1,143 +1,249 @@
-"""COCO metrics with known answers, and `webdet evaluate` end to end on synthetic data."""
+"""`webdet evaluate` end to end on the synthetic prepared data, with detectors whose answers are known."""
+import csv
+import hashlib
+import io
 import json
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from training.coco_metrics import compute_coco_metrics
+from data_prep.label_map import read_label_map, write_label_map
+from data_prep.tfrecords import data_files, iter_examples
+from training.coco_metrics import STAT_NAMES
 from training.evaluate import evaluate_detector, format_metrics_table
+from webdet.cli import main
 from webdet.errors import WebdetError
 
-LABELS = {1: "cat", 2: "dog"}
 
-
-def gt(image_id, boxes, classes, size=(200, 200)):
-    return {"image_id": image_id, "width": size[0], "height": size[1], "boxes": np.array(boxes, float).reshape(-1, 4),
-            "classes": np.array(classes)}
-
-
-def pred(image_id, boxes, classes, scores=None):
-    boxes = np.array(boxes, float).reshape(-1, 4)
-    return {"image_id": image_id, "boxes": boxes, "classes": np.array(classes),
-            "scores": np.array(scores if scores is not None else [0.9] * len(boxes))}
-
-
-GTS = [gt(1, [[10, 10, 60, 60], [100, 100, 180, 190]], [1, 2]), gt(2, [[20, 30, 120, 90]], [1])]
-
-
-def test_identical_boxes_score_one():
-    metrics = compute_coco_metrics(GTS, [pred(g["image_id"], g["boxes"], g["classes"]) for g in GTS], LABELS)
-    assert metrics["AP"] == pytest.approx(1.0) and metrics["AR100"] == pytest.approx(1.0)
-    assert metrics["per_class"]["cat"]["AP"] == pytest.approx(1.0)
-
-
-def shift_to_iou(box, iou):
-    """Shift a box right so its IoU with the original is `iou`."""
-    x0, y0, x1, y1 = box
-    w = x1 - x0
-    dx = w * (1 - iou) / (1 + iou)
-    return [x0 + dx, y0, x1 + dx, y1]
-
-
-def test_boxes_at_iou_06_pass_ap50_and_fail_ap75():
-    preds = [pred(g["image_id"], [shift_to_iou(b, 0.6) for b in g["boxes"]], g["classes"]) for g in GTS]
-    metrics = compute_coco_metrics(GTS, preds, LABELS)
-    assert metrics["AP50"] == pytest.approx(1.0)
-    assert metrics["AP75"] == pytest.approx(0.0)
-
-
-def test_a_class_without_ground_truth_is_undefined_not_zero():
-    labels = {**LABELS, 3: "emu"}
-    metrics = compute_coco_metrics(GTS, [pred(g["image_id"], g["boxes"], g["classes"]) for g in GTS], labels)
-    assert metrics["per_class"]["emu"]["AP"] is None
-    assert metrics["AP"] == pytest.approx(1.0), "an absent class does not drag the mean down"
-
-
-def test_image_without_ground_truth_only_costs_its_false_positives():
-    gts = GTS + [gt(3, [], [])]
-    clean = compute_coco_metrics(gts, [pred(g["image_id"], g["boxes"], g["classes"]) for g in GTS], LABELS)
-    assert clean["AP"] == pytest.approx(1.0)
-    noisy = compute_coco_metrics(gts, [pred(g["image_id"], g["boxes"], g["classes"]) for g in GTS]
-                                 + [pred(3, [[0, 0, 50, 50]], [1], [0.95])], LABELS)
-    assert noisy["per_class"]["cat"]["AP"] < 1.0 and noisy["per_class"]["dog"]["AP"] == pytest.approx(1.0)
-
-
-def test_empty_predictions_score_zero_without_crashing():
-    metrics = compute_coco_metrics(GTS, [], LABELS)
-    assert metrics["AP"] == 0.0 and metrics["per_class"]["dog"]["AP"] == 0.0
+def pixels_key(image: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
 class GroundTruthDetector:
-    """Answers with the test split's own boxes: a perfect model, optionally blind to one class."""
+    """Answers each test image with its own ground truth: a perfect model, unless told to degrade.
 
-    def __init__(self, data_dir, drop_class=None, shift=0.0):
-        from data_prep.label_map import read_label_map
-        from data_prep.tfrecords import data_files, iter_examples
+    drop_class: never reports this label id. shift: moves boxes right by this fraction of the width.
+    letterbox_bug: reports boxes relative to a square canvas instead of the image (a classic
+    post-processing mistake). false_positives: adds this many boxes in a corner of each image,
+    scored `false_positive_score` (true boxes score 0.9).
+    """
 
+    def __init__(self, data_dir, drop_class=None, shift=0.0, letterbox_bug=False, false_positives=0,
+                 false_positive_score=0.95):
         self.label_map = read_label_map(data_dir / "label_map.pbtxt")
-        self.answers = {(e["height"], e["width"], e["encoded"][-64:]): e for e in
-                        iter_examples(data_files(data_dir, "test"))}
+        self.answers = {}
+        for example in iter_examples(data_files(data_dir, "test")):
+            image = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
+            self.answers[pixels_key(image)] = example
         self.drop_class, self.shift = drop_class, shift
+        self.letterbox_bug, self.false_positives = letterbox_bug, false_positives
+        self.false_positive_score = false_positive_score
+        self.calls = 0
 
     def __call__(self, image):
-        import io
+        self.calls += 1
+        example = self.answers[pixels_key(image)]
+        keep = example["classes"] != self.drop_class
+        boxes, classes = example["boxes"][keep] + [0, self.shift, 0, self.shift], example["classes"][keep]
+        if self.letterbox_bug:
+            h, w = image.shape[:2]
+            boxes = boxes * [h / max(h, w), w / max(h, w), h / max(h, w), w / max(h, w)]
+        scores = np.full(len(boxes), 0.9, np.float32)
+        if self.false_positives:
+            noise = np.tile([[0.0, 0.0, 0.05, 0.05]], (self.false_positives, 1))
+            boxes = np.concatenate([boxes, noise])
+            scores = np.concatenate([scores, np.full(self.false_positives, self.false_positive_score, np.float32)])
+            classes = np.concatenate([classes, np.full(self.false_positives, min(self.label_map))])
+        return {"boxes": boxes.astype(np.float32), "scores": scores, "classes": classes}
 
-        for (h, w, _), e in self.answers.items():
-            if (h, w) == image.shape[:2] and np.array_equal(np.asarray(Image.open(io.BytesIO(e["encoded"])).convert("RGB")), image):
-                keep = e["classes"] != self.drop_class
-                boxes = e["boxes"][keep] + [0, self.shift, 0, self.shift]
-                return {"boxes": boxes, "scores": np.full(keep.sum(), 0.9), "classes": e["classes"][keep]}
-        raise AssertionError("unknown image")
+
+def class_id(labels, name):
+    return next(i for i, n in labels.items() if n == name)
 
 
-def test_evaluate_writes_metrics_tables_and_pictures(prepared_dir, tmp_path):
-    metrics = evaluate_detector(GroundTruthDetector(prepared_dir), prepared_dir, tmp_path / "eval")
-    assert metrics["AP"] == pytest.approx(1.0)
-    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"} <= saved.keys()
-    assert saved["ms_per_image"] >= 0 and saved["images"] == metrics["images"]
-    for name in ("pr_curve.png", "confusion.png", "samples.png"):
-        with Image.open(tmp_path / "eval" / name) as image:
-            assert image.width > 300 and image.height > 200
-    assert (tmp_path / "eval" / "per_class.csv").read_text().count("\n") == 4
-    assert "AP50" in format_metrics_table(metrics)
+@pytest.fixture(scope="module")
+def perfect(prepared_dir, tmp_path_factory):
+    """A perfect detector's evaluation: (metrics, output folder)."""
+    out = tmp_path_factory.mktemp("eval") / "perfect"
+    return evaluate_detector(GroundTruthDetector(prepared_dir), prepared_dir, out, title="ground truth"), out
+
+
+def test_a_perfect_detector_scores_one(perfect, prepared_dir):
+    metrics, _ = perfect
+    test_images = sum(1 for _ in iter_examples(data_files(prepared_dir, "test")))
+    assert metrics["images"] == test_images > 0
+    assert metrics["AP"] == pytest.approx(1.0) and metrics["AR100"] == pytest.approx(1.0)
+    assert all(row["AP"] == pytest.approx(1.0) for row in metrics["per_class"].values())
+
+
+def test_metrics_json_holds_what_a_user_needs(perfect, prepared_dir):
+    metrics, out = perfect
+    saved = json.loads((out / "metrics.json").read_text())
+    assert list(saved)[:12] == list(STAT_NAMES)
+    assert saved["images"] == metrics["images"] and saved["evaluated"] == "ground truth"
+    assert saved["data"] == str(prepared_dir.resolve()) and saved["split"] == "test"
+    assert saved["ms_per_image"] > 0
+    assert set(saved["per_class"]) == set(read_label_map(prepared_dir / "label_map.pbtxt").values())
+    assert saved["ground_truth_boxes"] == sum(row["ground_truth"] for row in saved["per_class"].values())
+
+
+def test_per_class_csv_has_one_row_per_class(perfect, prepared_dir):
+    _, out = perfect
+    with open(out / "per_class.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    labels = read_label_map(prepared_dir / "label_map.pbtxt")
+    assert [row["class"] for row in rows] == [labels[i] for i in sorted(labels)]
+    assert all(float(row["AP"]) == pytest.approx(1.0) and int(row["ground_truth"]) > 0 for row in rows)
+
+
+def test_pictures_are_written_as_valid_pngs(perfect):
+    _, out = perfect
+    for name, min_width in (("pr_curve.png", 400), ("confusion.png", 400), ("samples.png", 1000)):
+        with Image.open(out / name) as image:
+            image.verify()
+        with Image.open(out / name) as image:
+            assert image.format == "PNG" and image.width >= min_width and image.height >= 300, name
+
+
+def test_printed_table_shows_every_number_and_the_speed(perfect):
+    metrics, _ = perfect
+    table = format_metrics_table(metrics)
+    assert all(name in table for name in STAT_NAMES)
+    assert all(name in table for name in metrics["per_class"])
+    assert f"{metrics['ms_per_image']:.1f} ms per image" in table
 
 
 def test_a_blind_class_shows_in_the_per_class_numbers(prepared_dir, tmp_path):
-    metrics = evaluate_detector(GroundTruthDetector(prepared_dir, drop_class=2), prepared_dir, tmp_path / "eval")
-    assert metrics["per_class"]["square"]["AP"] == 0.0
+    labels = read_label_map(prepared_dir / "label_map.pbtxt")
+    detector = GroundTruthDetector(prepared_dir, drop_class=class_id(labels, "square"))
+    metrics = evaluate_detector(detector, prepared_dir, tmp_path / "eval")
+    assert metrics["per_class"]["square"]["AP"] == 0.0 and metrics["per_class"]["square"]["detections"] == 0
     assert metrics["per_class"]["circle"]["AP"] == pytest.approx(1.0)
+    assert metrics["AP"] == pytest.approx(2 / 3), "the mean over three classes loses one"
 
 
-def test_boxes_compared_in_original_pixels(prepared_dir, tmp_path):
-    metrics = evaluate_detector(GroundTruthDetector(prepared_dir, shift=0.05), prepared_dir, tmp_path / "eval")
-    assert metrics["AP50"] > 0.5 and metrics["AP"] < 0.9
+def test_shifted_boxes_lose_the_strict_thresholds_first(prepared_dir, tmp_path):
+    metrics = evaluate_detector(GroundTruthDetector(prepared_dir, shift=0.03), prepared_dir, tmp_path / "eval")
+    assert metrics["AP50"] > 0.9 and metrics["AP75"] < metrics["AP50"] and metrics["AP"] < 0.9
 
 
-def test_other_label_map_is_refused(prepared_dir, tmp_path):
+def test_boxes_are_compared_in_original_pixels(prepared_dir, tmp_path):
+    """Boxes normalised to a letterboxed square instead of the (non-square) image must cost AP."""
+    metrics = evaluate_detector(GroundTruthDetector(prepared_dir, letterbox_bug=True), prepared_dir, tmp_path / "e")
+    assert metrics["AP"] < 0.5
+
+
+def test_confident_false_positives_cost_ap(prepared_dir, tmp_path):
+    noisy = GroundTruthDetector(prepared_dir, false_positives=2, false_positive_score=0.95)
+    assert evaluate_detector(noisy, prepared_dir, tmp_path / "eval")["AP"] < 0.9
+
+
+def test_score_threshold_drops_detections_before_scoring(prepared_dir, tmp_path):
+    noisy = GroundTruthDetector(prepared_dir, false_positives=2, false_positive_score=0.5)
+    scored_all = evaluate_detector(noisy, prepared_dir, tmp_path / "all")
+    assert scored_all["detections"] == scored_all["ground_truth_boxes"] + 2 * scored_all["images"]
+    assert scored_all["AP"] == pytest.approx(1.0), "COCO: false positives ranked below every hit cost nothing"
+    confident = evaluate_detector(noisy, prepared_dir, tmp_path / "cut", score_threshold=0.6)
+    assert confident["detections"] == confident["ground_truth_boxes"] and confident["score_threshold"] == 0.6
+
+
+def test_max_images_limits_the_run_and_the_timing_call_is_extra(prepared_dir, tmp_path):
+    detector = GroundTruthDetector(prepared_dir)
+    metrics = evaluate_detector(detector, prepared_dir, tmp_path / "eval", max_images=3)
+    assert metrics["images"] == 3 and metrics["max_images"] == 3
+    assert detector.calls == 4, "one warm-up call, then one timed call per image"
+
+
+def test_a_data_folder_with_another_label_map_is_refused(prepared_dir, tmp_path):
     detector = GroundTruthDetector(prepared_dir)
     detector.label_map = {1: "kangaroo"}
-    with pytest.raises(WebdetError, match="differ from the model"):
+    with pytest.raises(WebdetError, match=r"label_map.pbtxt: classes .*circle.* differ from the model's .*kangaroo"):
         evaluate_detector(detector, prepared_dir, tmp_path / "eval")
 
 
-def test_checkpoint_and_exported_model_agree(tiny_run, exported_dir, prepared_dir, tmp_path):
-    from export.detector import load_saved_model_detector
-    from training.detector import load_checkpoint_detector
+class UnknownClassDetector(GroundTruthDetector):
+    """Right boxes, but labelled with an id its label map does not have."""
+    prefix = "models/wrong"
 
-    checkpoint = evaluate_detector(load_checkpoint_detector(tiny_run), prepared_dir, tmp_path / "ckpt")
-    exported = evaluate_detector(load_saved_model_detector(exported_dir / "saved_model"), prepared_dir,
-                                 tmp_path / "saved")
-    assert abs(checkpoint["AP"] - exported["AP"]) <= 0.005
+    def __call__(self, image):
+        answer = super().__call__(image)
+        return {**answer, "classes": np.full(len(answer["scores"]), 9)}
 
 
-def test_evaluate_cli_errors_are_one_line(tmp_path, capsys):
-    from webdet.cli import main
+def test_a_detector_answering_with_unknown_classes_is_refused(prepared_dir, tmp_path):
+    with pytest.raises(WebdetError, match=r"models/wrong: on .* returned class ids \[9\]"):
+        evaluate_detector(UnknownClassDetector(prepared_dir), prepared_dir, tmp_path / "eval")
 
-    (tmp_path / "run").mkdir()
-    assert main(["evaluate", "--run", str(tmp_path / "run")]) == 2
-    assert "not a training run" in capsys.readouterr().err
-    assert main(["evaluate", "--saved-model", str(tmp_path), "--data", str(tmp_path)]) == 2
+
+def test_a_folder_without_test_records_is_named(prepared_dir, tmp_path):
+    shutil.copy(prepared_dir / "label_map.pbtxt", tmp_path / "label_map.pbtxt")
+    with pytest.raises(WebdetError, match="no test-.*tfrecord shards"):
+        evaluate_detector(GroundTruthDetector(prepared_dir), tmp_path, tmp_path / "eval")
+
+
+def one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "not a SavedModel" in err and err.count("\n") == 1
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_cli_bad_input_gives_one_line_errors(tmp_path, capsys):
+    from training.config import load_config, save_config
+
+    (tmp_path / "empty").mkdir()
+    assert "not a training run" in one_line_error(capsys, ["evaluate", "--run", str(tmp_path / "empty")])
+    (tmp_path / "run").mkdir()
+    save_config(load_config("tiny"), tmp_path / "run" / "config.yaml")
+    assert "no checkpoint yet" in one_line_error(capsys, ["evaluate", "--run", str(tmp_path / "run")])
+    err = one_line_error(capsys, ["evaluate", "--saved-model", str(tmp_path), "--data", str(tmp_path)])
+    assert "not a SavedModel" in err
+    err = one_line_error(capsys, ["evaluate", "--saved-model", str(tmp_path), "--checkpoint", "last"])
+    assert "--checkpoint: only with --run" in err
+    assert "--max-images 0" in one_line_error(capsys, ["evaluate", "--run", str(tmp_path), "--max-images", "0"])
+
+
+def test_cli_refuses_a_saved_model_that_is_not_a_detector(tmp_path, capsys):
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.double = tf.function(lambda x: {"y": 2 * x}, input_signature=[tf.TensorSpec([None], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "saved_model"), signatures={"serving_default": module.double})
+    err = one_line_error(capsys, ["evaluate", "--saved-model", str(tmp_path / "saved_model"), "--data", str(tmp_path)])
+    assert "not a detection model" in err
+
+
+def test_checkpoint_and_exported_model_agree_through_the_cli(tiny_run, exported_dir, prepared_dir, tmp_path, capsys):
+    """The export relies on this: the deployed SavedModel scores what its checkpoint scored."""
+    assert main(["evaluate", "--run", str(tiny_run), "--out", str(tmp_path / "ckpt")]) == 0
+    printed = capsys.readouterr().out
+    assert "AP50" in printed and "ms per image" in printed
+    assert main(["evaluate", "--saved-model", str(exported_dir / "saved_model"), "--data", str(prepared_dir),
+                 "--out", str(tmp_path / "saved")]) == 0
+    checkpoint = json.loads((tmp_path / "ckpt" / "metrics.json").read_text())
+    exported = json.loads((tmp_path / "saved" / "metrics.json").read_text())
+    assert checkpoint["detections"] > 0 and checkpoint["images"] == exported["images"]
+    assert checkpoint["evaluated"].startswith("checkpoint ") and exported["evaluated"].startswith("SavedModel ")
+    assert abs(checkpoint["AP"] - exported["AP"]) <= 0.005
+    assert abs(checkpoint["AP50"] - exported["AP50"]) <= 0.005
+
+
+def test_cli_data_with_another_label_map_is_refused(exported_dir, prepared_dir, tmp_path, capsys):
+    other = tmp_path / "other_data"
+    other.mkdir()
+    for shard in data_files(prepared_dir, "test"):
+        shutil.copy(shard, other)
+    write_label_map(other / "label_map.pbtxt", ["kangaroo"])
+    err = one_line_error(capsys, ["evaluate", "--saved-model", str(exported_dir / "saved_model"),
+                                  "--data", str(other)])
+    assert "other_data/label_map.pbtxt" in err and "kangaroo" in err and "circle" in err
+
+
+def test_cli_last_checkpoint_on_a_few_images(tiny_run, tmp_path, capsys):
+    assert main(["evaluate", "--run", str(tiny_run), "--checkpoint", "last", "--max-images", "4",
+                 "--out", str(tmp_path / "last")]) == 0
+    saved = json.loads((tmp_path / "last" / "metrics.json").read_text())
+    assert saved["images"] == 4 and "ckpt-" in saved["model"]
+    assert sorted(p.name for p in (tmp_path / "last").iterdir()) == sorted(saved["files"])

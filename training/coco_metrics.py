@@ -1,7 +1,9 @@
 """COCO detection metrics from plain arrays, computed by pycocotools.
 
-Used by `webdet evaluate`; Model Garden's COCO evaluator (also pycocotools) scores the live
-evaluation during training, so both report the same definitions.
+`webdet evaluate` and the live evaluation during training both call `compute_coco_metrics`, so every
+number the project reports has COCO's own definition: 101-point interpolated AP averaged over IoU
+0.50:0.95, small/medium/large by box area, AR at 1/10/100 detections per image. Where COCO leaves a
+number undefined (no ground truth of that kind) it is None (JSON null), never a made-up 0.
 """
 import contextlib
 import io
@@ -11,89 +13,134 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+# Indices into COCOeval.eval["precision"] [IoU, recall, class, area, max detections].
+IOU_50, IOU_75, AREA_ALL, MAX_DETS_100 = 0, 5, 0, -1
 
 
 def _xywh(boxes) -> np.ndarray:
+    """(n, 4) xmin, ymin, xmax, ymax pixels → COCO's xmin, ymin, width, height."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.stack([boxes[:, 0], boxes[:, 1], boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
+    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
 
 
-def build_coco(groundtruths, label_map: dict) -> COCO:
+def check_inputs(groundtruths, predictions, label_map: dict) -> None:
+    """Raise ValueError for input pycocotools would crash on or silently ignore.
+
+    Unknown image ids crash `loadRes`; class ids outside the label map would be dropped without a word.
+    """
+    image_ids = [int(gt["image_id"]) for gt in groundtruths]
+    if len(set(image_ids)) != len(image_ids):
+        raise ValueError("groundtruths: image_id values must be unique")
+    known_images = set(image_ids)
+    for kind, items in (("groundtruths", groundtruths), ("predictions", predictions)):
+        for item in items:
+            classes = np.asarray(item["classes"]).reshape(-1)
+            if len(np.asarray(item["boxes"]).reshape(-1, 4)) != len(classes):
+                raise ValueError(f"{kind}: image {item['image_id']}: boxes and classes differ in length")
+            unknown = sorted({int(c) for c in classes} - set(label_map))
+            if unknown:
+                raise ValueError(f"{kind}: image {item['image_id']}: class ids {unknown} are not in the label "
+                                 f"map {sorted(label_map)}")
+            if kind == "predictions" and int(item["image_id"]) not in known_images:
+                raise ValueError(f"predictions: image_id {item['image_id']} has no ground-truth entry")
+
+
+def ground_truth_coco(groundtruths, label_map: dict) -> COCO:
+    """A COCO ground-truth object built in memory; every image is listed, with or without boxes."""
     images, annotations = [], []
     for gt in groundtruths:
         images.append({"id": int(gt["image_id"]), "width": int(gt["width"]), "height": int(gt["height"])})
-        for box, cls in zip(_xywh(gt["boxes"]), gt["classes"]):
+        for box, cls in zip(_xywh(gt["boxes"]), np.asarray(gt["classes"]).reshape(-1)):
             annotations.append({"id": len(annotations) + 1, "image_id": int(gt["image_id"]),
                                 "category_id": int(cls), "bbox": box.tolist(), "area": float(box[2] * box[3]),
                                 "iscrowd": 0})
     coco = COCO()
     coco.dataset = {"images": images, "annotations": annotations,
                     "categories": [{"id": int(i), "name": n} for i, n in sorted(label_map.items())]}
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco.createIndex()
+    coco.createIndex()
     return coco
 
 
-def detections_list(predictions) -> list[dict]:
-    out = []
-    for pred in predictions:
-        for box, score, cls in zip(_xywh(pred["boxes"]), pred["scores"], pred["classes"]):
-            out.append({"image_id": int(pred["image_id"]), "category_id": int(cls), "bbox": box.tolist(),
-                        "score": float(score)})
-    return out
+def detections_coco(gt_coco: COCO, predictions) -> COCO:
+    """The detections as a COCO result object (an empty one when there are none: loadRes cannot take [])."""
+    detections = [{"image_id": int(pred["image_id"]), "category_id": int(cls), "bbox": box.tolist(),
+                   "score": float(score)}
+                  for pred in predictions
+                  for box, score, cls in zip(_xywh(pred["boxes"]), np.asarray(pred["scores"]).reshape(-1),
+                                             np.asarray(pred["classes"]).reshape(-1))]
+    if detections:
+        return gt_coco.loadRes(detections)
+    empty = COCO()
+    empty.dataset = {"images": list(gt_coco.dataset["images"]), "annotations": [],
+                     "categories": list(gt_coco.dataset["categories"])}
+    empty.createIndex()
+    return empty
 
 
-def run_cocoeval(groundtruths, predictions, label_map: dict) -> COCOeval | None:
-    """The evaluated COCOeval object, or None when there is nothing to score."""
-    gt = build_coco(groundtruths, label_map)
-    detections = detections_list(predictions)
-    if not detections or not gt.dataset["images"]:
-        return None
+def run_cocoeval(groundtruths, predictions, label_map: dict) -> COCOeval:
+    """The evaluated, accumulated and summarised COCOeval; pycocotools' printing is swallowed."""
+    label_map = {int(k): v for k, v in label_map.items()}
+    check_inputs(groundtruths, predictions, label_map)
     with contextlib.redirect_stdout(io.StringIO()):
-        dt = gt.loadRes(detections)
-        evaluator = COCOeval(gt, dt, iouType="bbox")
+        gt_coco = ground_truth_coco(groundtruths, label_map)
+        evaluator = COCOeval(gt_coco, detections_coco(gt_coco, predictions), iouType="bbox")
+        evaluator.params.imgIds = sorted(gt_coco.getImgIds())
+        evaluator.params.catIds = sorted(label_map)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
     return evaluator
 
 
-def _mean_valid(values) -> float | None:
-    values = np.asarray(values)
+def _defined_mean(values) -> float | None:
+    """Mean over the entries COCO defines (it marks undefined ones -1), or None when there are none."""
+    values = np.asarray(values, np.float64)
     values = values[values > -1]
     return float(values.mean()) if values.size else None
 
 
-def per_class(evaluator: COCOeval | None, groundtruths, label_map: dict) -> dict:
-    """AP (IoU .50:.95) and AP50 per class; None for a class with no ground truth."""
-    has_gt = {int(c) for gt in groundtruths for c in gt["classes"]}
+def summary_stats(evaluator: COCOeval) -> dict:
+    """The 12 standard numbers of `COCOeval.summarize`, None where COCO reports -1 (undefined)."""
+    return {name: (float(value) if value > -1 else None) for name, value in zip(STAT_NAMES, evaluator.stats)}
+
+
+def per_class_metrics(evaluator: COCOeval, groundtruths, predictions, label_map: dict) -> dict:
+    """Per class name: id, AP (IoU .50:.95), AP50, AP75, AR100 and the box counts behind them.
+
+    A class with no ground truth has every number None: COCO leaves it out of the means too.
+    """
+    precision, recall = evaluator.eval["precision"], evaluator.eval["recall"]
+    gt_classes = np.concatenate([np.asarray(g["classes"], np.int64).reshape(-1) for g in groundtruths] or [[]])
+    dt_classes = np.concatenate([np.asarray(p["classes"], np.int64).reshape(-1) for p in predictions] or [[]])
     result = {}
-    for k, (class_id, name) in enumerate(sorted(label_map.items())):
-        if class_id not in has_gt:
-            result[name] = {"id": class_id, "AP": None, "AP50": None, "ground_truth": 0}
-            continue
-        count = sum(int(np.sum(np.asarray(gt["classes"]) == class_id)) for gt in groundtruths)
-        if evaluator is None:
-            result[name] = {"id": class_id, "AP": 0.0, "AP50": 0.0, "ground_truth": count}
-            continue
-        precision = evaluator.eval["precision"][:, :, k, 0, -1]  # [IoU, recall], all areas, 100 dets
-        result[name] = {"id": class_id, "AP": _mean_valid(precision) or 0.0,
-                        "AP50": _mean_valid(precision[0]) or 0.0, "ground_truth": count}
+    for k, class_id in enumerate(evaluator.params.catIds):
+        table = precision[:, :, k, AREA_ALL, MAX_DETS_100]
+        result[label_map[class_id]] = {
+            "id": int(class_id), "AP": _defined_mean(table), "AP50": _defined_mean(table[IOU_50]),
+            "AP75": _defined_mean(table[IOU_75]), "AR100": _defined_mean(recall[:, k, AREA_ALL, MAX_DETS_100]),
+            "ground_truth": int(np.sum(gt_classes == class_id)), "detections": int(np.sum(dt_classes == class_id)),
+        }
     return result
 
 
+def metrics_from_cocoeval(evaluator: COCOeval, groundtruths, predictions, label_map: dict) -> dict:
+    """The JSON-ready summary of an evaluated COCOeval: 12 numbers, per class, and what was counted."""
+    label_map = {int(k): v for k, v in label_map.items()}
+    return {**summary_stats(evaluator),
+            "per_class": per_class_metrics(evaluator, groundtruths, predictions, label_map),
+            "images": len(groundtruths),
+            "ground_truth_boxes": sum(len(np.asarray(g["classes"]).reshape(-1)) for g in groundtruths),
+            "detections": sum(len(np.asarray(p["classes"]).reshape(-1)) for p in predictions)}
+
+
 def compute_coco_metrics(groundtruths, predictions, label_map: dict) -> dict:
-    """The 12 standard COCO numbers plus per-class AP/AP50.
+    """The 12 standard COCO numbers plus per-class AP/AP50, computed by pycocotools, silently.
 
     groundtruths: [{image_id, height, width, boxes (n,4 xmin,ymin,xmax,ymax pixels), classes}]
     predictions:  [{image_id, boxes (pixels xyxy), scores, classes}]
-    A number COCO leaves undefined (no ground truth of that kind) is None.
+    label_map:    {id (from 1): name}
+    Images without ground truth still count (their detections are false positives); an empty
+    prediction set scores 0 wherever ground truth exists.
     """
-    label_map = {int(k): v for k, v in label_map.items()}
     evaluator = run_cocoeval(groundtruths, predictions, label_map)
-    any_gt = any(len(gt["classes"]) for gt in groundtruths)
-    if evaluator is None:
-        stats = {name: (0.0 if any_gt else None) for name in STAT_NAMES}
-    else:
-        stats = {name: (float(v) if v > -1 else None) for name, v in zip(STAT_NAMES, evaluator.stats)}
-    return {**stats, "per_class": per_class(evaluator, groundtruths, label_map), "_evaluator": evaluator}
+    return metrics_from_cocoeval(evaluator, groundtruths, predictions, label_map)

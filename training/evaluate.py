@@ -1,12 +1,15 @@
 """`webdet evaluate`: run a detector over the test split and report COCO metrics, per class, with pictures.
 
-Boxes are compared in the original image's pixel space, so a resize, letterbox or padding mistake in
-a model's pre- or post-processing shows up as lost AP instead of hiding.
+A detector is any callable with `label_map` ({id from 1: name}) that takes an RGB uint8 image and
+returns OD API-style `boxes` (normalised ymin, xmin, ymax, xmax), `scores` and `classes`. Boxes are
+compared in the original image's pixel space, so a resize, letterbox or padding mistake in a model's
+pre- or post-processing shows up as lost AP instead of hiding.
 """
 import csv
 import io
 import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -15,25 +18,72 @@ from PIL import Image
 from data_prep.label_map import read_label_map
 from data_prep.tfrecords import data_files, iter_examples
 from training import eval_plots
-from training.coco_metrics import STAT_NAMES, compute_coco_metrics
+from training.coco_metrics import STAT_NAMES, metrics_from_cocoeval, run_cocoeval
 from webdet.errors import WebdetError
 
-SAMPLE_SCORE_THRESHOLD = 0.3
+# Pictures (confusion matrix, samples) show detections a user would see: the web app's default threshold.
+PLOT_SCORE_THRESHOLD = 0.3
+PER_CLASS_COLUMNS = ("class", "id", "ground_truth", "detections", "AP", "AP50", "AP75", "AR100")
 
 
-def check_labels(data_dir: Path, detector_labels: dict) -> dict:
+def model_name(detector) -> str:
+    """What a detector was loaded from (checkpoint prefix or SavedModel folder), for messages."""
+    return str(getattr(detector, "prefix", None) or type(detector).__name__)
+
+
+def check_label_maps(data_dir: Path, detector) -> dict:
+    """The data's label map, after checking it is the detector's one (same ids, same names)."""
     path = Path(data_dir) / "label_map.pbtxt"
     if not path.is_file():
         raise WebdetError(f"{path}: missing; is {data_dir} a folder written by `webdet prepare`?")
     data_labels = read_label_map(path)
-    if {int(k): v for k, v in detector_labels.items()} != data_labels:
+    model_labels = {int(k): v for k, v in detector.label_map.items()}
+    if model_labels != data_labels:
         raise WebdetError(f"{path}: classes {sorted(data_labels.items())} differ from the model's "
-                          f"{sorted(detector_labels.items())}")
+                          f"{sorted(model_labels.items())} ({model_name(detector)})")
     return data_labels
 
 
-def run_detector(detector, data_dir: Path, max_images=None):
-    """Ground truth and predictions in original-image pixels (x0, y0, x1, y1), and ms per image."""
+def decode_rgb(example: dict) -> np.ndarray:
+    """The record's stored pixels as RGB uint8, without EXIF rotation (prepare already applied any
+    rotation the boxes need, and TensorFlow's decoder ignores EXIF too)."""
+    image = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
+    if image.shape[:2] != (example["height"], example["width"]):
+        raise WebdetError(f"{example['filename']}: image/height, image/width {example['height']}x"
+                          f"{example['width']} in the record but the JPEG is {image.shape[0]}x{image.shape[1]}")
+    return image
+
+
+def to_pixel_xyxy(boxes, height: int, width: int) -> np.ndarray:
+    """Normalised (ymin, xmin, ymax, xmax) → original-image pixels (xmin, ymin, xmax, ymax)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4) * [height, width, height, width]
+    return boxes[:, [1, 0, 3, 2]]
+
+
+def check_output(output, detector, label_map: dict, filename: str) -> dict:
+    """The detector's answer as arrays of one length with known class ids, or a one-line error."""
+    name = model_name(detector)
+    if not isinstance(output, dict) or not {"boxes", "scores", "classes"} <= set(output):
+        raise WebdetError(f"{name}: not a detection model (its output on {filename} lacks boxes, scores, classes)")
+    boxes = np.asarray(output["boxes"], np.float64)
+    scores = np.asarray(output["scores"], np.float64).reshape(-1)
+    classes = np.asarray(output["classes"]).reshape(-1).astype(np.int64)
+    if boxes.size != 4 * len(scores) or len(classes) != len(scores):
+        raise WebdetError(f"{name}: on {filename} returned boxes {boxes.shape}, scores {scores.shape}, "
+                          f"classes {classes.shape}; expected [n, 4], [n], [n]")
+    unknown = sorted({int(c) for c in classes} - set(label_map))
+    if unknown:
+        raise WebdetError(f"{name}: on {filename} returned class ids {unknown} that its label map "
+                          f"{sorted(label_map)} does not have")
+    return {"boxes": boxes.reshape(-1, 4), "scores": scores, "classes": classes}
+
+
+def run_detector(detector, data_dir: Path, label_map: dict, max_images=None) -> tuple[list, list]:
+    """Ground truth and predictions (original-image pixels) for each test image, and seconds per call.
+
+    The first call runs twice and only the second is timed: it traces the graph, which a deployed
+    model does once, not per frame.
+    """
     files = data_files(data_dir, "test")
     if not files:
         raise WebdetError(f"{data_dir}: no test-*.tfrecord shards; run `webdet prepare` again")
@@ -41,67 +91,105 @@ def run_detector(detector, data_dir: Path, max_images=None):
     for index, example in enumerate(iter_examples(files)):
         if max_images is not None and index >= max_images:
             break
-        image = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
+        image = decode_rgb(example)
         h, w = image.shape[:2]
         if index == 0:
-            detector(image)  # the first call traces the graph; keep it out of the timing
+            detector(image)
         start = time.perf_counter()
-        out = detector(image)
+        output = detector(image)
         seconds.append(time.perf_counter() - start)
-        scale = np.array([h, w, h, w], np.float64)
-        to_xyxy = lambda b: (np.asarray(b, np.float64).reshape(-1, 4) * scale)[:, [1, 0, 3, 2]]  # noqa: E731
-        gt = {"image_id": index + 1, "height": h, "width": w, "boxes": to_xyxy(example["boxes"]),
-              "classes": np.asarray(example["classes"], int)}
-        pred = {"image_id": index + 1, "boxes": to_xyxy(out["boxes"]), "scores": np.asarray(out["scores"], float),
-                "classes": np.asarray(out["classes"], int)}
+        output = check_output(output, detector, label_map, example["filename"])
+        gt = {"image_id": index + 1, "height": h, "width": w, "boxes": to_pixel_xyxy(example["boxes"], h, w),
+              "classes": np.asarray(example["classes"], np.int64)}
+        pred = {"image_id": index + 1, "boxes": to_pixel_xyxy(output["boxes"], h, w), "scores": output["scores"],
+                "classes": output["classes"]}
         items.append({"filename": example["filename"], "encoded": example["encoded"], "gt": gt, "pred": pred})
     if not items:
         raise WebdetError(f"{data_dir}: the test split has no images")
-    return items, 1000 * float(np.median(seconds))
+    return items, seconds
 
 
-def evaluate_detector(detector, data_dir, out_dir, *, max_images=None, score_threshold=0.0, title=None) -> dict:
-    """Write metrics.json, per_class.csv, pr_curve.png, confusion.png (several classes) and samples.png."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    labels = check_labels(data_dir, detector.label_map)
-    items, ms = run_detector(detector, data_dir, max_images)
-    for item in items:
-        keep = item["pred"]["scores"] >= score_threshold
-        item["pred"] = {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in item["pred"].items()}
-    gts, preds = [it["gt"] for it in items], [it["pred"] for it in items]
-    metrics = compute_coco_metrics(gts, preds, labels)
-    evaluator = metrics.pop("_evaluator")
-    metrics.update(images=len(items), ms_per_image=round(ms, 2), evaluated=title or "detector",
-                   data=str(data_dir))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    with open(out_dir / "per_class.csv", "w", newline="", encoding="utf-8") as f:
+def above(pred: dict, score_threshold: float) -> dict:
+    """The prediction with detections scoring below the threshold removed."""
+    keep = pred["scores"] >= score_threshold
+    return {**pred, "boxes": pred["boxes"][keep], "scores": pred["scores"][keep], "classes": pred["classes"][keep]}
+
+
+def write_per_class_csv(per_class: dict, path: Path) -> None:
+    """One row per class; undefined numbers (class without ground truth) are empty cells."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["class", "id", "ground_truth", "AP", "AP50"])
-        for name, row in metrics["per_class"].items():
-            writer.writerow([name, row["id"], row["ground_truth"], _cell(row["AP"]), _cell(row["AP50"])])
-    eval_plots.pr_curve(evaluator, labels, out_dir / "pr_curve.png")
-    if len(labels) > 1:
-        matrix = eval_plots.confusion(gts, preds, labels, SAMPLE_SCORE_THRESHOLD)
-        eval_plots.confusion_plot(matrix, labels, out_dir / "confusion.png", SAMPLE_SCORE_THRESHOLD)
-    eval_plots.samples_plot(items, labels, out_dir / "samples.png", SAMPLE_SCORE_THRESHOLD)
-    return metrics
+        writer.writerow(PER_CLASS_COLUMNS)
+        for name, row in per_class.items():
+            writer.writerow([name] + [_cell(row[column]) for column in PER_CLASS_COLUMNS[1:]])
 
 
 def _cell(value):
-    return "" if value is None else f"{value:.4f}"
+    if value is None:
+        return ""
+    return f"{value:.4f}" if isinstance(value, float) else value
+
+
+def write_plots(evaluator, items, labels: dict, out_dir: Path, plot_threshold: float) -> list[str]:
+    """pr_curve.png, confusion.png (more than one class) and samples.png; returns the names written."""
+    gts, preds = [it["gt"] for it in items], [it["pred"] for it in items]
+    eval_plots.pr_curve_plot(evaluator, labels, out_dir / "pr_curve.png")
+    written = ["pr_curve.png"]
+    if len(labels) > 1:
+        matrix = eval_plots.confusion_matrix(gts, preds, labels, plot_threshold)
+        eval_plots.confusion_plot(matrix, labels, out_dir / "confusion.png", plot_threshold)
+        written.append("confusion.png")
+    eval_plots.samples_plot(items, labels, out_dir / "samples.png", plot_threshold)
+    return written + ["samples.png"]
+
+
+def evaluate_detector(detector, data_dir, out_dir, *, max_images=None, score_threshold=0.0, title=None,
+                      plot_score_threshold=PLOT_SCORE_THRESHOLD) -> dict:
+    """Score a detector on the test split of `data_dir` and write the report to `out_dir`.
+
+    Writes metrics.json (12 COCO numbers, per class, images, ms per image at batch 1, what was
+    evaluated), per_class.csv, pr_curve.png, confusion.png (more than one class) and samples.png.
+    Detections below `score_threshold` are dropped before COCO scores them (0: all are scored);
+    the pictures show those at or above max(score_threshold, plot_score_threshold).
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    labels = check_label_maps(data_dir, detector)
+    items, seconds = run_detector(detector, data_dir, labels, max_images)
+    for item in items:
+        item["pred"] = above(item["pred"], score_threshold)
+    gts, preds = [it["gt"] for it in items], [it["pred"] for it in items]
+    evaluator = run_cocoeval(gts, preds, labels)
+    plot_threshold = max(score_threshold, plot_score_threshold)
+    metrics = {**metrics_from_cocoeval(evaluator, gts, preds, labels),
+               "ms_per_image": round(1000 * float(np.median(seconds)), 2),
+               "ms_per_image_mean": round(1000 * float(np.mean(seconds)), 2),
+               "evaluated": title or model_name(detector), "model": model_name(detector),
+               "data": str(data_dir.resolve()), "split": "test", "max_images": max_images,
+               "score_threshold": score_threshold, "plot_score_threshold": plot_threshold,
+               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics["files"] = ["metrics.json", "per_class.csv"] + write_plots(evaluator, items, labels, out_dir,
+                                                                        plot_threshold)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    write_per_class_csv(metrics["per_class"], out_dir / "per_class.csv")
+    return metrics
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def format_metrics_table(metrics: dict) -> str:
-    """The 12 COCO numbers, per-class AP and the speed, as a printed table."""
-    fmt = lambda v: "  n/a" if v is None else f"{v:.3f}"  # noqa: E731
-    lines = [f"COCO metrics on {metrics['images']} test images ({metrics['evaluated']}):"]
-    for i in range(0, len(STAT_NAMES), 6):
-        names = STAT_NAMES[i:i + 6]
-        lines.append("  " + "  ".join(f"{n:>6s}" for n in names))
-        lines.append("  " + "  ".join(f"{fmt(metrics[n]):>6s}" for n in names))
-    lines.append("Per class:           AP   AP50  ground truth")
+    """The 12 COCO numbers, per-class AP and the speed, as a printed table (n/a: undefined by COCO)."""
+    lines = [f"COCO metrics on {metrics['images']} test images, {metrics['ground_truth_boxes']} boxes "
+             f"({metrics['evaluated']}):"]
+    for start in range(0, len(STAT_NAMES), 6):
+        names = STAT_NAMES[start:start + 6]
+        lines.append("  " + " ".join(f"{n:>6s}" for n in names))
+        lines.append("  " + " ".join(f"{_number(metrics[n]):>6s}" for n in names))
+    lines.append(f"  {'class':16s} {'AP':>6s} {'AP50':>6s} {'AP75':>6s} {'AR100':>6s} {'boxes':>6s}")
     for name, row in metrics["per_class"].items():
-        lines.append(f"  {name[:16]:16s} {fmt(row['AP']):>6s} {fmt(row['AP50']):>6s}  {row['ground_truth']}")
-    lines.append(f"Inference: {metrics['ms_per_image']:.1f} ms per image (batch 1, this machine)")
+        lines.append(f"  {name[:16]:16s} {_number(row['AP']):>6s} {_number(row['AP50']):>6s} "
+                     f"{_number(row['AP75']):>6s} {_number(row['AR100']):>6s} {row['ground_truth']:>6d}")
+    lines.append(f"Inference: {metrics['ms_per_image']:.1f} ms per image (median, batch 1, this machine)")
     return "\n".join(lines)
