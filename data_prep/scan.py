@@ -71,10 +71,15 @@ def _pair(xml: Path, source: Path, images: dict, report: Report) -> ImageRecord 
     except AnnotationError as exc:
         report.skip(exc.kind, xml, str(exc))
         return None
-    report.boxes_read += len(ann.boxes) + len(ann.dropped)
-    report.drop_boxes(ann.dropped)
+    report.boxes_read += len(ann.boxes) + len(ann.unusable)
     for kind, detail in ann.warnings:
         report.warn(kind, xml, detail)
+    if ann.unusable:
+        # The object is in the picture but cannot be placed: kept, the image would teach "no object here".
+        report.drop_boxes(kind for kind, _ in ann.unusable)
+        report.skip(ann.unusable[0][0], xml, "; ".join(detail for _, detail in ann.unusable)
+                    + "; the image is not used (fix the XML to keep it)", boxes=len(ann.boxes))
+        return None
     named = Path(ann.filename).name if ann.filename else None
     _check_filename_field(xml, named, report)
     image = pick_image(xml, named, images.get(unicodedata.normalize("NFC", xml.stem), []), report)

@@ -37,7 +37,7 @@ class Annotation:
     height: int | None
     boxes: list[Box] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (kind, detail)
-    dropped: list[str] = field(default_factory=list)                # one kind per <object> not usable
+    unusable: list[tuple[str, str]] = field(default_factory=list)   # (kind, detail): <object>s that cannot be placed
 
 
 def _text(node, tag: str):
@@ -68,20 +68,19 @@ def _size(root, ann: Annotation) -> None:
     ann.width, ann.height = width, height
 
 
-def _drop(ann: Annotation, kind: str, detail: str) -> None:
-    ann.warnings.append((kind, f"{detail}; box dropped"))
-    ann.dropped.append(kind)
+def _unusable(ann: Annotation, kind: str, detail: str) -> None:
+    ann.unusable.append((kind, detail))
 
 
 def _box(obj, index: int, ann: Annotation) -> Box | None:
-    """One <object> as a Box in pixels, or None (reported) when a field is missing or not a number."""
+    """One <object> as a Box in pixels, or None (recorded in `ann.unusable`) when a field is missing or bad."""
     name = _text(obj, "name")
     where = f"object {index}"
     if not name:
-        return _drop(ann, "missing_name", f"{where}: no <name>")
+        return _unusable(ann, "missing_name", f"{where}: no <name>")
     bndbox = obj.find("bndbox")
     if bndbox is None:
-        return _drop(ann, "missing_bndbox", f"{where} ({name}): no <bndbox>")
+        return _unusable(ann, "missing_bndbox", f"{where} ({name}): no <bndbox>")
     values = {}
     for key in COORDS:
         raw = _text(bndbox, key)
@@ -90,7 +89,7 @@ def _box(obj, index: int, ann: Annotation) -> Box | None:
             if not math.isfinite(values[key]):
                 raise ValueError(raw)
         except (TypeError, ValueError):
-            return _drop(ann, "bad_coordinate", f"{where} ({name}): <{key}> is {raw!r}, not a number")
+            return _unusable(ann, "bad_coordinate", f"{where} ({name}): <{key}> is {raw!r}, not a number")
     if any(not v.is_integer() for v in values.values()):
         ann.warnings.append(("float_coordinates", f"{where} ({name}): fractional pixel coordinates kept as is"))
     return Box(name, **values, difficult=_int_flag(obj, "difficult"), truncated=_int_flag(obj, "truncated"))

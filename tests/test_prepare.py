@@ -175,14 +175,16 @@ def test_unparseable_xml_and_missing_or_non_numeric_fields(tmp_path):
     edit(annotate(folder, "words", [("dog", 10, 10, 50, 50), ("cat", 5, 5, 40, 40)]), "<xmax>50<", "<xmax>fifty<")
     report = run(folder, tmp_path / "out")
     assert "broken.xml" in only_entry(report, "skipped", "xml_unparseable")
-    assert "nobox.xml" in only_entry(report, "warnings", "missing_bndbox")
     assert "nosize.xml" in only_entry(report, "warnings", "missing_size")
-    bad = only_entry(report, "warnings", "bad_coordinate")
-    assert "words.xml" in bad and "<xmax> is 'fifty'" in bad
-    assert report["boxes"]["dropped"] == {"bad_coordinate": 1, "missing_bndbox": 1}
+    # An object that cannot be placed is still in the picture: the image is skipped, not kept as background.
+    assert "nobox.xml: object 1 (dog): no <bndbox>" in only_entry(report, "skipped", "missing_bndbox")
+    bad = only_entry(report, "skipped", "bad_coordinate")
+    assert "words.xml: object 1 (dog): <xmax> is 'fifty'" in bad
+    assert report["boxes"]["dropped"] == {"bad_coordinate": 1, "missing_bndbox": 1, "image_skipped:bad_coordinate": 1}
     examples = written_examples(tmp_path / "out")
     assert examples["nosize.jpg"]["width"] == 120, "without <size> the image's own size is used"
-    assert examples["words.jpg"]["class_names"] == ["cat"] and examples["nobox.jpg"]["class_names"] == []
+    assert "words.jpg" not in examples and "nobox.jpg" not in examples and "broken.jpg" not in examples
+    assert report["images"]["read"] == 10 and report["images"]["written"] == 7
     assert_counts_add_up(report)
 
 

@@ -41,7 +41,7 @@ def test_reads_size_filename_boxes_and_flags(tmp_path):
     ann = read_annotation(xml)
     assert (ann.filename, ann.width, ann.height) == ("cat.jpg", 640, 480)
     assert ann.boxes == [Box("cat", 10, 20, 110, 220), Box("dog", 10, 20, 110, 220, difficult=1, truncated=1)]
-    assert ann.warnings == [] and ann.dropped == []
+    assert ann.warnings == [] and ann.unusable == []
 
 
 def test_written_xml_is_byte_for_byte_what_labelimg_saves(tmp_path):
@@ -79,7 +79,7 @@ def test_missing_or_unusable_size_is_a_warning_and_the_boxes_stay(tmp_path, size
     assert len(ann.boxes) == 1
 
 
-def test_object_without_bndbox_or_name_is_dropped_and_named(tmp_path):
+def test_object_without_bndbox_or_name_is_unusable_and_named(tmp_path):
     text = labelimg_text([cat(), cat(name="dog"), cat(name="")])
     text = text.replace("<name>dog</name>", "<name>dog</name><!-- -->", 1)
     start = text.index("<!-- -->")
@@ -87,17 +87,15 @@ def test_object_without_bndbox_or_name_is_dropped_and_named(tmp_path):
     text = text[:bnd_start] + text[bnd_end:]
     ann = read_annotation(write(tmp_path, text))
     assert [b.name for b in ann.boxes] == ["cat"]
-    assert ann.dropped == ["missing_bndbox", "missing_name"]
-    assert "object 2 (dog): no <bndbox>" in ann.warnings[0][1]
-    assert "object 3: no <name>" in ann.warnings[1][1]
+    assert ann.unusable == [("missing_bndbox", "object 2 (dog): no <bndbox>"), ("missing_name", "object 3: no <name>")]
 
 
 @pytest.mark.parametrize("value", ["fifty", "", "nan", "inf", "1e999"])
-def test_non_numeric_coordinate_drops_the_box_naming_the_field(tmp_path, value):
+def test_non_numeric_coordinate_makes_the_object_unusable_naming_the_field(tmp_path, value):
     ann = read_annotation(write(tmp_path, labelimg_text([cat(), cat(name="dog", xmax=value)])))
     assert [b.name for b in ann.boxes] == ["cat"]
-    assert ann.dropped == ["bad_coordinate"]
-    assert "object 2 (dog): <xmax> is" in ann.warnings[0][1] and "not a number" in ann.warnings[0][1]
+    [(kind, detail)] = ann.unusable
+    assert kind == "bad_coordinate" and detail.startswith("object 2 (dog): <xmax> is") and "not a number" in detail
 
 
 def test_float_coordinates_are_kept_and_reported(tmp_path):
