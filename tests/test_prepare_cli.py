@@ -57,13 +57,11 @@ def test_strict_exits_non_zero_with_one_error_line_after_the_summary(tmp_path, c
     assert captured.err.count("\n") == 1 and "--strict: 1 warning(s)" in captured.err
 
 
-def test_empty_folder_is_one_line_without_traceback(tmp_path):
+def test_empty_folder_is_one_line_without_traceback(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    result = subprocess.run([sys.executable, "-m", "webdet.cli", "prepare", str(tmp_path / "empty"),
-                             "--out", str(tmp_path / "data")], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"webdet prepare: error: {tmp_path / 'empty'}: "
-                                                  "no LabelImg annotations (*.xml) found; is this the right folder?"]
+    assert main(["prepare", str(tmp_path / "empty"), "--out", str(tmp_path / "data")]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"webdet prepare: error: {tmp_path / 'empty'}: "
+                                                    "no LabelImg annotations (*.xml) found; is this the right folder?"]
 
 
 def test_prepare_help_names_every_option(capsys):
