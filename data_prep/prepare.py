@@ -122,7 +122,9 @@ def write_labels(path: Path, labels: dict[str, int], imposed=None) -> None:
         label_map_io.write_label_map(path, [name for name, _ in sorted(labels.items(), key=lambda item: item[1])])
 
 
-def _warn_empty_splits(splits: dict, test_fraction: float, report: Report) -> None:
+def _warn_empty_data(splits: dict, test_fraction: float, report: Report) -> None:
+    if not any(r.boxes for records in splits.values() for r in records):
+        report.warn("no_objects", "all images", "no image has a usable box; there is nothing to train on")
     for split, records in splits.items():
         if not records and (split == "train" or test_fraction > 0):
             report.warn("split_empty", split, f"no images in the {split} split; add images or change --test-fraction")
@@ -169,7 +171,7 @@ def prepare(sources, out_dir, *, test_fraction=0.2, seed=42, label_map=None, str
         raise _with_report(WebdetError(f"{', '.join(map(str, sources))}: no usable annotated images "
                                        f"({report.images_read} read, all skipped); see "
                                        f"{out_dir / 'prepare_report.json'}"), finish())
-    _warn_empty_splits(splits, test_fraction, report)
+    _warn_empty_data(splits, test_fraction, report)
     out_dir.mkdir(parents=True, exist_ok=True)
     for split, split_records_ in splits.items():
         csv_io.write_csv(out_dir / f"{split}.csv", split_records_)

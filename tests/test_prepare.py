@@ -355,6 +355,15 @@ def test_a_dataset_too_small_to_split_warns_that_test_is_empty(tmp_path):
     assert report["splits"]["test"]["images"] == 0 and "test" in only_entry(report, "warnings", "split_empty")
 
 
+def test_images_without_any_object_are_written_but_warned_about(tmp_path):
+    folder = tmp_path / "src"
+    for i in range(5):
+        annotate(folder, f"empty{i}", [])
+    report = run(folder, tmp_path / "out")
+    assert report["images"]["written"] == 5 and report["label_map"] == {}
+    assert "nothing to train on" in only_entry(report, "warnings", "no_objects")
+
+
 def test_test_fraction_out_of_range_is_named(tmp_path):
     with pytest.raises(WebdetError, match=r"--test-fraction: 1\.0 is not in \[0, 1\)"):
         run(clean_folder(tmp_path / "src"), tmp_path / "out", test_fraction=1.0)
