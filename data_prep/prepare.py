@@ -21,9 +21,6 @@ from data_prep.scan import ImageRecord, scan_sources
 from data_prep.split import default_shards, split_images
 from webdet.errors import WebdetError
 
-SPLITS = ("train", "test")
-
-
 class PhaseClock:
     """Wall-clock seconds per named phase (parse, decode_validate, encode, write…)."""
 
@@ -173,8 +170,8 @@ def prepare(sources, out_dir, *, test_fraction=0.2, seed=42, label_map=None, str
                                        f"{out_dir / 'prepare_report.json'}"), finish())
     _warn_empty_data(splits, test_fraction, report)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for split, split_records_ in splits.items():
-        csv_io.write_csv(out_dir / f"{split}.csv", split_records_)
+    for split, members in splits.items():
+        csv_io.write_csv(out_dir / f"{split}.csv", members)
     if write_records:
         write_tfrecords(splits, out_dir, labels, shards, workers, clock)
         write_labels(out_dir / "label_map.pbtxt", labels, label_map)

@@ -110,7 +110,7 @@ def _account_unpaired(images: dict, used: set, paired_stems: set, xml_stems: set
 
 
 def _one_xml_per_image(paired: list[tuple[Path, ImageRecord]], report: Report) -> list[ImageRecord]:
-    """When several XML files claim one image, the one beside the image (else the first) wins; the rest are skipped."""
+    """When several XML files claim one image, the one beside it (else the first) wins; the others are skipped."""
     claims: dict[Path, list[tuple[Path, ImageRecord]]] = {}
     for xml, record in paired:
         claims.setdefault(record.image_path, []).append((xml, record))
