@@ -1,8 +1,9 @@
 """The tutorial's CSV: `filename,width,height,class,xmin,ymin,xmax,ymax,source`, one row per box, in pixels.
 
 `filename` is the image's path relative to `source`, the LabelImg folder it came from. `source` is
-written as given when absolute, otherwise relative to the CSV's own folder, so the data folder and
-the images can move together and the CSV works from any working directory. An image without objects
+written as given when absolute, otherwise relative to the CSV's own folder (absolute when they only
+share the filesystem root), so a project folder holding both can move and the CSV works from any
+working directory. An image without objects
 (a negative) is kept as exactly one row
 whose `class`, `xmin`, `ymin`, `xmax` and `ymax` cells are empty; `csv-to-tfrecord` reads such a row
 back as an image with no boxes.
@@ -18,13 +19,16 @@ COLUMNS = ["filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax
 
 
 def source_for_csv(source, csv_dir) -> str:
-    """The `source` cell: absolute sources as given, relative ones relative to the CSV's folder."""
+    """The `source` cell: absolute sources as given; relative ones relative to the CSV's folder when the two
+    share a parent folder below the filesystem root, otherwise absolute."""
     if Path(source).is_absolute():
         return str(source)
+    folder, csv_dir = Path(source).resolve(), Path(csv_dir).resolve()
     try:
-        return Path(os.path.relpath(Path(source).resolve(), Path(csv_dir).resolve())).as_posix()
+        shared = Path(os.path.commonpath([folder, csv_dir]))
     except ValueError:  # another drive (Windows): no relative path exists
-        return str(Path(source).resolve())
+        return str(folder)
+    return str(folder) if shared == Path(shared.anchor) else Path(os.path.relpath(folder, csv_dir)).as_posix()
 
 
 def source_from_csv(cell: str, csv_dir) -> Path:

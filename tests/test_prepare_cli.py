@@ -113,6 +113,15 @@ def test_csv_sources_are_relative_to_the_csv_so_any_working_directory_works(tmp_
     assert len(examples(tmp_path / "rebuilt", "train")) == len(set(pd.read_csv("project/data/train.csv").filename))
 
 
+def test_csv_source_is_absolute_when_only_the_root_is_shared(tmp_path, monkeypatch):
+    from data_prep.csv_io import source_for_csv
+
+    monkeypatch.chdir(tmp_path)
+    assert source_for_csv("photos", tmp_path / "data") == "../photos"
+    assert source_for_csv("photos", "/") == str(tmp_path / "photos")
+    assert source_for_csv("/srv/photos", tmp_path / "data") == "/srv/photos"
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda f: f.assign(xmin=f.xmin.astype(str).where(f.index != 0, "12px")), "row 2: field 'xmin' is '12px'"),
     (lambda f: f.assign(width=f.width.astype(str).where(f.index != 0, "wide")), "row 2: field 'width' is 'wide'"),
