@@ -144,3 +144,15 @@ def test_size_disagreeing_with_the_xml_uses_the_real_pixels(tmp_path):
     info = inspect_image(path, annotated_size=(120, 80))
     assert (info.width, info.height) == (60, 40)
     assert info.warnings == [("size_mismatch", "XML <size> 120x80 but the image is 60x40; the image's pixels are used")]
+
+
+def test_images_beyond_pillows_pixel_limit_are_refused_and_near_it_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 60x40 = 2400 pixels: more than twice the limit
+    path = save(marked_image(), tmp_path / "huge.jpg")
+    with pytest.raises(ImageProblem) as caught:
+        inspect_image(path)
+    assert caught.value.kind == "image_too_large"
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # between the limit and twice it: a warning
+    info = inspect_image(path)
+    assert [kind for kind, _ in info.warnings] == ["image_decoder_warning"]
+    assert "exceeds limit" in info.warnings[0][1]
