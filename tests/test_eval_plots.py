@@ -38,6 +38,16 @@ def test_iou_matrix_by_pycocotools():
     assert eval_plots.iou_matrix(np.zeros((0, 4)), [[0, 0, 1, 1]]).shape == (0, 1)
 
 
+def test_iou_matrix_does_not_depend_on_memory_layout():
+    # Fancy indexing (yxyx → xyxy) returns column-major arrays; pycocotools' C code reads raw memory.
+    yxyx = np.array([[10, 10, 50, 50], [20, 80, 90, 140], [0, 0, 30, 30]], float)
+    xyxy = yxyx[:, [1, 0, 3, 2]]
+    assert xyxy.flags["F_CONTIGUOUS"] and not xyxy.flags["C_CONTIGUOUS"]
+    assert eval_plots.iou_matrix(xyxy, xyxy) == pytest.approx(eval_plots.iou_matrix(xyxy.copy(order="C"),
+                                                                                     xyxy.copy(order="C")))
+    assert np.diag(eval_plots.iou_matrix(xyxy, xyxy)) == pytest.approx(1.0)
+
+
 def test_match_counts_hits_confusions_misses_and_false_positives():
     match = eval_plots.match_image(GTS[0], PREDS[0], score_threshold=0.3)
     assert [(t, g) for t, g, _ in match.pairs] == [(1, 1), (2, 1)]

@@ -89,6 +89,13 @@ def test_metrics_json_holds_what_a_user_needs(perfect, prepared_dir):
     assert saved["ground_truth_boxes"] == sum(row["ground_truth"] for row in saved["per_class"].values())
 
 
+def test_a_perfect_detector_confuses_nothing(perfect):
+    metrics, _ = perfect
+    matrix = np.array(metrics["confusion"]["matrix"])
+    assert np.trace(matrix) == metrics["ground_truth_boxes"] and matrix.sum() == np.trace(matrix)
+    assert metrics["confusion"]["rows"][-1] == "(background)" and metrics["confusion"]["columns"][-1] == "(missed)"
+
+
 def test_per_class_csv_has_one_row_per_class(perfect, prepared_dir):
     _, out = perfect
     with open(out / "per_class.csv", newline="") as f:
@@ -122,6 +129,9 @@ def test_a_blind_class_shows_in_the_per_class_numbers(prepared_dir, tmp_path):
     assert metrics["per_class"]["square"]["AP"] == 0.0 and metrics["per_class"]["square"]["detections"] == 0
     assert metrics["per_class"]["circle"]["AP"] == pytest.approx(1.0)
     assert metrics["AP"] == pytest.approx(2 / 3), "the mean over three classes loses one"
+    confusion = metrics["confusion"]
+    square_row = confusion["matrix"][confusion["rows"].index("square")]
+    assert square_row[-1] == metrics["per_class"]["square"]["ground_truth"] and sum(square_row[:-1]) == 0
 
 
 def test_shifted_boxes_lose_the_strict_thresholds_first(prepared_dir, tmp_path):

@@ -17,10 +17,11 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100",
 IOU_50, IOU_75, AREA_ALL, MAX_DETS_100 = 0, 5, 0, -1
 
 
-def _xywh(boxes) -> np.ndarray:
-    """(n, 4) xmin, ymin, xmax, ymax pixels → COCO's xmin, ymin, width, height."""
+def xyxy_to_xywh(boxes) -> np.ndarray:
+    """(n, 4) xmin, ymin, xmax, ymax pixels → COCO's xmin, ymin, width, height (C-ordered float64,
+    which pycocotools' C functions need: they read column-major arrays' memory wrongly)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    return np.ascontiguousarray(np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1))
 
 
 def check_inputs(groundtruths, predictions, label_map: dict) -> None:
@@ -50,7 +51,7 @@ def ground_truth_coco(groundtruths, label_map: dict) -> COCO:
     images, annotations = [], []
     for gt in groundtruths:
         images.append({"id": int(gt["image_id"]), "width": int(gt["width"]), "height": int(gt["height"])})
-        for box, cls in zip(_xywh(gt["boxes"]), np.asarray(gt["classes"]).reshape(-1)):
+        for box, cls in zip(xyxy_to_xywh(gt["boxes"]), np.asarray(gt["classes"]).reshape(-1)):
             annotations.append({"id": len(annotations) + 1, "image_id": int(gt["image_id"]),
                                 "category_id": int(cls), "bbox": box.tolist(), "area": float(box[2] * box[3]),
                                 "iscrowd": 0})
@@ -66,7 +67,8 @@ def detections_coco(gt_coco: COCO, predictions) -> COCO:
     detections = [{"image_id": int(pred["image_id"]), "category_id": int(cls), "bbox": box.tolist(),
                    "score": float(score)}
                   for pred in predictions
-                  for box, score, cls in zip(_xywh(pred["boxes"]), np.asarray(pred["scores"]).reshape(-1),
+                  for box, score, cls in zip(xyxy_to_xywh(pred["boxes"]),
+                                             np.asarray(pred["scores"]).reshape(-1),
                                              np.asarray(pred["classes"]).reshape(-1))]
     if detections:
         return gt_coco.loadRes(detections)

@@ -10,6 +10,8 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as coco_mask
 
+from training.coco_metrics import xyxy_to_xywh
+
 IOU_MATCH = 0.5
 GROUND_TRUTH_COLOUR = "lime"
 # Ground truth is drawn dashed in green, so predictions use any colour but green.
@@ -58,12 +60,10 @@ def pr_curve_plot(evaluator, label_map: dict, path) -> None:
 
 def iou_matrix(boxes_a, boxes_b) -> np.ndarray:
     """IoU between every box of `boxes_a` (rows) and `boxes_b` (columns), by pycocotools."""
-    a = np.asarray(boxes_a, np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, np.float64).reshape(-1, 4)
+    a, b = xyxy_to_xywh(boxes_a), xyxy_to_xywh(boxes_b)
     if not len(a) or not len(b):
         return np.zeros((len(a), len(b)))
-    to_xywh = lambda r: np.concatenate([r[:, :2], r[:, 2:] - r[:, :2]], axis=1)  # noqa: E731
-    return np.asarray(coco_mask.iou(to_xywh(a), to_xywh(b), [0] * len(b)), np.float64).reshape(len(a), len(b))
+    return np.asarray(coco_mask.iou(a, b, [0] * len(b)), np.float64).reshape(len(a), len(b))
 
 
 @dataclass
@@ -153,30 +153,35 @@ def worst_first(items, score_threshold: float) -> list:
 
 
 def _describe(match: ImageMatch) -> str:
+    """A panel title's verdict, e.g. "1 missed, 2 false positive"."""
     if not match.errors:
         return "all found"
-    parts = [(len(match.missed), "missed"), (len(match.false_positives), "false"), (match.wrong_class, "wrong class")]
+    parts = [(len(match.missed), "missed"), (len(match.false_positives), "false positive"),
+             (match.wrong_class, "wrong class")]
     return ", ".join(f"{count} {what}" for count, what in parts if count)
 
 
-def _draw_image(ax, plt, item: dict, match: ImageMatch, label_map: dict, score_threshold: float) -> None:
-    """One panel: the image, ground truth dashed green, predictions solid in a colour per class."""
-    gt, pred = item["gt"], item["pred"]
-    ax.imshow(Image.open(io.BytesIO(item["encoded"])).convert("RGB"))
+def _draw_ground_truth(ax, plt, gt: dict, label_map: dict) -> None:
+    """Dashed green boxes, class name under the bottom-left corner."""
     for box, cls in zip(np.asarray(gt["boxes"]).reshape(-1, 4), np.asarray(gt["classes"]).reshape(-1)):
         ax.add_patch(plt.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False,
                                    ec=GROUND_TRUTH_COLOUR, lw=2, ls="--"))
         ax.text(box[0], box[3], label_map.get(int(cls), str(cls)), color="black", fontsize=6, va="top",
                 bbox={"facecolor": GROUND_TRUTH_COLOUR, "pad": 1, "lw": 0})
-    for box, score, cls in zip(np.asarray(pred["boxes"]).reshape(-1, 4), np.asarray(pred["scores"]).reshape(-1),
-                               np.asarray(pred["classes"]).reshape(-1)):
-        if score < score_threshold:
+
+
+def _draw_predictions(ax, plt, pred: dict, label_map: dict, score_threshold: float) -> None:
+    """Solid boxes in a colour per class, "name score" above the top-left corner; the most
+    confident are drawn last so their labels stay readable where boxes coincide."""
+    scores = np.asarray(pred["scores"]).reshape(-1)
+    boxes, classes = np.asarray(pred["boxes"]).reshape(-1, 4), np.asarray(pred["classes"]).reshape(-1)
+    for j in np.argsort(scores, kind="stable"):
+        if scores[j] < score_threshold:
             continue
-        colour = PREDICTION_COLOURS[int(cls) % len(PREDICTION_COLOURS)]
+        box, colour = boxes[j], PREDICTION_COLOURS[int(classes[j]) % len(PREDICTION_COLOURS)]
         ax.add_patch(plt.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, ec=colour, lw=1.5))
-        ax.text(box[0], box[1], f"{label_map.get(int(cls), cls)} {score:.2f}", color="white", fontsize=6,
-                va="bottom", bbox={"facecolor": colour, "pad": 1, "lw": 0})
-    ax.set_title(f"{item['filename'][:28]}: {_describe(match)}", fontsize=8)
+        ax.text(box[0], box[1], f"{label_map.get(int(classes[j]), classes[j])} {scores[j]:.2f}", color="white",
+                fontsize=6, va="bottom", bbox={"facecolor": colour, "pad": 1, "lw": 0})
 
 
 def samples_plot(items, label_map: dict, path, score_threshold: float, limit: int = 12) -> None:
@@ -192,7 +197,10 @@ def samples_plot(items, label_map: dict, path, score_threshold: float, limit: in
     for ax in axes.flat:
         ax.axis("off")
     for ax, (item, match) in zip(axes.flat, ranked):
-        _draw_image(ax, plt, item, match, label_map, score_threshold)
+        ax.imshow(Image.open(io.BytesIO(item["encoded"])).convert("RGB"))
+        _draw_ground_truth(ax, plt, item["gt"], label_map)
+        _draw_predictions(ax, plt, item["pred"], label_map, score_threshold)
+        ax.set_title(f"{item['filename'][:28]}: {_describe(match)}", fontsize=8)
     fig.suptitle(f"Worst test images first ({len(ranked)} of {len(items)}): ground truth dashed green, "
                  f"predictions with score ≥ {score_threshold:g} solid", fontsize=10)
     _save(plt, fig, path)

@@ -57,7 +57,7 @@ def decode_rgb(example: dict) -> np.ndarray:
 def to_pixel_xyxy(boxes, height: int, width: int) -> np.ndarray:
     """Normalised (ymin, xmin, ymax, xmax) → original-image pixels (xmin, ymin, xmax, ymax)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4) * [height, width, height, width]
-    return boxes[:, [1, 0, 3, 2]]
+    return np.ascontiguousarray(boxes[:, [1, 0, 3, 2]])
 
 
 def check_output(output, detector, label_map: dict, filename: str) -> dict:
@@ -130,16 +130,24 @@ def _cell(value):
     return f"{value:.4f}" if isinstance(value, float) else value
 
 
-def write_plots(evaluator, items, labels: dict, out_dir: Path, plot_threshold: float) -> list[str]:
+def confusion_summary(items, labels: dict, plot_threshold: float) -> dict:
+    """The detection confusion matrix as JSON: rows true class + background, columns predicted + missed."""
+    names = [labels[i] for i in sorted(labels)]
+    matrix = eval_plots.confusion_matrix([it["gt"] for it in items], [it["pred"] for it in items], labels,
+                                         plot_threshold)
+    return {"rows": names + ["(background)"], "columns": names + ["(missed)"], "iou": eval_plots.IOU_MATCH,
+            "score_threshold": plot_threshold, "matrix": matrix.tolist()}
+
+
+def write_plots(evaluator, items, labels: dict, confusion: dict, out_dir: Path) -> list[str]:
     """pr_curve.png, confusion.png (more than one class) and samples.png; returns the names written."""
-    gts, preds = [it["gt"] for it in items], [it["pred"] for it in items]
+    threshold = confusion["score_threshold"]
     eval_plots.pr_curve_plot(evaluator, labels, out_dir / "pr_curve.png")
     written = ["pr_curve.png"]
     if len(labels) > 1:
-        matrix = eval_plots.confusion_matrix(gts, preds, labels, plot_threshold)
-        eval_plots.confusion_plot(matrix, labels, out_dir / "confusion.png", plot_threshold)
+        eval_plots.confusion_plot(np.array(confusion["matrix"]), labels, out_dir / "confusion.png", threshold)
         written.append("confusion.png")
-    eval_plots.samples_plot(items, labels, out_dir / "samples.png", plot_threshold)
+    eval_plots.samples_plot(items, labels, out_dir / "samples.png", threshold)
     return written + ["samples.png"]
 
 
@@ -148,7 +156,7 @@ def evaluate_detector(detector, data_dir, out_dir, *, max_images=None, score_thr
     """Score a detector on the test split of `data_dir` and write the report to `out_dir`.
 
     Writes metrics.json (12 COCO numbers, per class, images, ms per image at batch 1, what was
-    evaluated), per_class.csv, pr_curve.png, confusion.png (more than one class) and samples.png.
+    evaluated, the confusion counts), per_class.csv, pr_curve.png, confusion.png (more than one class) and samples.png.
     Detections below `score_threshold` are dropped before COCO scores them (0: all are scored);
     the pictures show those at or above max(score_threshold, plot_score_threshold).
     """
@@ -167,9 +175,10 @@ def evaluate_detector(detector, data_dir, out_dir, *, max_images=None, score_thr
                "data": str(data_dir.resolve()), "split": "test", "max_images": max_images,
                "score_threshold": score_threshold, "plot_score_threshold": plot_threshold,
                "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    metrics["confusion"] = confusion_summary(items, labels, plot_threshold)
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics["files"] = ["metrics.json", "per_class.csv"] + write_plots(evaluator, items, labels, out_dir,
-                                                                        plot_threshold)
+    metrics["files"] = ["metrics.json", "per_class.csv"] + write_plots(evaluator, items, labels,
+                                                                        metrics["confusion"], out_dir)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     write_per_class_csv(metrics["per_class"], out_dir / "per_class.csv")
     return metrics
