@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from data_prep.label_map import read_label_map
 from export import parity as parity_check, web_model
 from export.detector import load_saved_model_detector
 from export.graphs import DetectionModule
@@ -24,8 +25,13 @@ SYNTHETIC_SIZE = (240, 320)  # height, width: a landscape frame, so the letterbo
 def resolve_data_dir(data_dir, config: dict):
     """The data folder for parity images: --data, else the run's own data if it is still there."""
     if data_dir:
-        if not Path(data_dir, "label_map.pbtxt").is_file():
+        label_map = Path(data_dir, "label_map.pbtxt")
+        if not label_map.is_file():
             raise WebdetError(f"--data {data_dir}: not a prepared data folder (no label_map.pbtxt)")
+        model_labels = {int(k): v for k, v in config["data"]["labels"].items()}
+        if read_label_map(label_map) != model_labels:
+            raise WebdetError(f"{label_map}: classes {sorted(read_label_map(label_map).items())} differ from "
+                              f"the run's {sorted(model_labels.items())}")
         return Path(data_dir)
     own = config.get("data", {}).get("dir")
     return Path(own) if own and parity_check.has_test_split(own) else None
@@ -89,7 +95,8 @@ def export_run(run_dir, out_dir, *, checkpoint="best", quantize=None, data_dir=N
         raise WebdetError(f"--quantize {quantize}: choose uint8, float16 or none")
     config = read_run_config(run_dir)
     model, prefix = load_run_model(run_dir, config, checkpoint)
-    data_dir = resolve_data_dir(data_dir, config)
+    evaluate_on = resolve_data_dir(data_dir, config) if data_dir else None
+    parity_data = evaluate_on or resolve_data_dir(None, config)
     prepare_out_dir(out_dir, overwrite)
     log(f"Exporting {prefix}")
     saved = save_saved_model(model, config, out_dir, run_dir / "label_map.pbtxt")
@@ -109,16 +116,16 @@ def export_run(run_dir, out_dir, *, checkpoint="best", quantize=None, data_dir=N
               "num_anchors": facts["num_anchors"], "graph_ops": facts["ops"],
               "graph_fixes": {k: facts[k] for k in ("shared_batch_norms_unfolded", "residual_adds_protected")}}
     if parity:
-        images = sample_images(data_dir, PARITY_IMAGES)
+        images = sample_images(parity_data, PARITY_IMAGES)
         report["parity"] = parity_check.check_parity(detector, web_dir, images, metadata["score_threshold"],
                                                      strict=quantization == "none")
-        report["parity"]["images_from"] = str(data_dir) if data_dir else "synthetic"
+        report["parity"]["images_from"] = f"{parity_data} (test split)" if parity_data else "synthetic"
         p = report["parity"]
         log(f"Parity ({p['backend']}, {p['images']} images, {p['detections']} detections): min IoU "
             f"{p['min_iou']}, max score difference {p['max_score_diff']} "
             f"({'passed' if p['passed'] else 'differences reported'})")
-    if data_dir:
-        report["evaluation"] = evaluate_export(detector, saved, web_dir, data_dir, out_dir, config, parity, log)
+    if evaluate_on:
+        report["evaluation"] = evaluate_export(detector, saved, web_dir, evaluate_on, out_dir, config, parity, log)
         metadata["evaluation"] = report["evaluation"]["web_model" if parity else "saved_model"]
         write_metadata(web_dir / "metadata.json", metadata)
     report["seconds"] = round(time.time() - started, 1)

@@ -154,3 +154,12 @@ def test_export_refuses_a_run_without_checkpoints(tiny_run, tmp_path, capsys):
 def test_export_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "not a training run (no config.yaml)" in capsys.readouterr().err
+
+
+def test_export_refuses_data_with_other_classes(tiny_run, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "label_map.pbtxt").write_text("item {\n  id: 1\n  name: 'kangaroo'\n}\n")
+    assert main(["export", "--run", str(tiny_run), "--out", str(tmp_path / "o"), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "differ from the run's" in err and "kangaroo" in err and not (tmp_path / "o").exists()

@@ -35,6 +35,11 @@ def export_conventional(model, input_size: int, out_dir: Path, quantize=None) ->
         tfjs_conversion.convert_tf_frozen_model(
             str(Path(tmp) / "frozen.pb"), ",".join(OUTPUTS), str(out_dir),
             quantization_dtype_map=QUANTIZATION[quantize], weight_shard_size_bytes=SHARD_BYTES)
+    return conventional_facts(out_dir)
+
+
+def conventional_facts(out_dir: Path) -> dict:
+    """The control-flow and NMS ops of a converted model.json."""
     nodes = json.loads((out_dir / "model.json").read_text())["modelTopology"]["node"]
     ops = {n["op"] for n in nodes}
     return {"control_flow_ops": sorted(ops & {"Enter", "Exit", "LoopCond", "Merge", "Switch", "NextIteration"}),

@@ -29,7 +29,7 @@ from webdet.quiet import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
 
-from conventional import export_conventional  # noqa: E402
+from conventional import conventional_facts, export_conventional  # noqa: E402
 from export.exporter import export_run, load_run_model, sample_images  # noqa: E402
 from training.config import read_run_config  # noqa: E402
 from training.model import preprocess  # noqa: E402
@@ -61,20 +61,24 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def build_variants(run_dir: Path, work: Path) -> dict:
+def build_variants(run_dir: Path, work: Path, reuse: bool) -> dict:
     """webdet exports (float32, uint8, float16) and conventional NMS-in-graph exports (float32, uint8)."""
     variants = {}
     for quantize in ("none", "uint8", "float16"):
         out = work / f"webdet-{quantize}"
-        export_run(run_dir, out, quantize=quantize, overwrite=True, parity=False, log=lambda *_: None)
+        if not (reuse and (out / "export_report.json").is_file()):
+            export_run(run_dir, out, quantize=quantize, overwrite=True, parity=False, log=lambda *_: None)
         variants[f"webdet-{quantize}"] = {"dir": out / "web_model", "kind": "feed_forward",
                                           "bytes": folder_bytes(out / "web_model"), "saved_model": out / "saved_model"}
     config = read_run_config(run_dir)
     model, _ = load_run_model(run_dir, config, "best")
     for quantize in QUANTIZATIONS:
         out = work / f"conventional-{quantize}"
-        facts = export_conventional(model, int(config["model"]["input_size"]), out,
-                                    None if quantize == "none" else quantize)
+        if reuse and (out / "model.json").is_file():
+            facts = conventional_facts(out)
+        else:
+            facts = export_conventional(model, int(config["model"]["input_size"]), out,
+                                        None if quantize == "none" else quantize)
         variants[f"conventional-{quantize}"] = {"dir": out, "kind": "execute_async", "bytes": folder_bytes(out),
                                                 **facts}
     return variants
@@ -193,12 +197,13 @@ def main(argv=None) -> int:
     parser.add_argument("--slow-frames", type=int, default=5, help="timed frames on webgl/cpu (default 5)")
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated TF.js backends")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--reuse", action="store_true", help="reuse the exports already in --work")
     args = parser.parse_args(argv)
     run_dir = Path(args.run)
     work = Path(args.work or tempfile.mkdtemp(prefix="webdet-browser-latency-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"Exporting variants of {run_dir} into {work} ...", flush=True)
-    variants = build_variants(run_dir, work)
+    variants = build_variants(run_dir, work, args.reuse)
     size = int(read_run_config(run_dir)["model"]["input_size"])
     array, image = frame_input(run_dir, size)
     python_ms = python_latency(variants["webdet-none"]["saved_model"], image, max(args.frames, 10))
