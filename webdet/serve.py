@@ -91,10 +91,12 @@ class Handler(SimpleHTTPRequestHandler):
         self.wfile.write(body)
 
     def detector(self):
-        with Handler._lock:
-            if Handler._detector is None and self.detector_factory is not None:
-                Handler._detector = self.detector_factory()
-            return Handler._detector
+        """The server's detector, loaded on first use (each server class has its own)."""
+        bound = type(self)
+        with bound._lock:
+            if bound._detector is None and bound.detector_factory is not None:
+                bound._detector = bound.detector_factory()
+            return bound._detector
 
     def do_POST(self):
         if urllib.parse.urlsplit(self.path).path != "/api/detect":
