@@ -10,12 +10,12 @@ NODE_STAMP := webapp/node_modules/.webdet-installed
 APP := webapp/dist/index.html
 DEMO_DIR ?= demo
 
-.PHONY: demo test setup python-env webapp chromium test-js test-py clean
+.PHONY: demo test setup python-env webapp chromium redis test-js test-py clean
 
 demo: setup
 	$(WEBDET) demo --out $(DEMO_DIR)
 
-test: setup chromium
+test: setup chromium redis
 	cd webapp && npm test
 	$(PY) -m pytest tests
 
@@ -42,6 +42,10 @@ $(APP): $(NODE_STAMP) $(wildcard webapp/src/*) webapp/index.html
 
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+# The job-queue tests start their own redis-server on a loopback port; only the binary is needed.
+redis:
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
 clean:
 	rm -rf $(VENV) webapp/node_modules webapp/dist

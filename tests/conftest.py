@@ -67,3 +67,33 @@ def exported_dir(tiny_run, prepared_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("export") / "tiny"
     export_run(tiny_run, out, data_dir=prepared_dir, log=lambda *_: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """Debian's redis-server on a free loopback port for this test session (`make test` installs it)."""
+    import shutil
+    import subprocess
+    import time
+
+    from web_helpers import free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed; `make test` installs it (apt-get install redis-server)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)

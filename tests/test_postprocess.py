@@ -37,5 +37,5 @@ def test_javascript_gives_the_same_detections_as_python(repo_dir):
         assert len(js) == len(python)
         for j, p in zip(js, python):
             assert j["box"] == pytest.approx(p["box"], abs=1e-3)  # float32 in JS
-            assert (j["labelId"], j["label"]) == (p["label_id"], p["label"])
+            assert (j["label_id"], j["label"]) == (p["label_id"], p["label"])
             assert j["score"] == pytest.approx(p["score"], abs=1e-6)

@@ -1,7 +1,14 @@
 """Helpers for the browser tests: a fake-webcam .y4m, a server on a free port, the playwright driver."""
 import json
+import signal
+import socket
 import subprocess
+import sys
+import tempfile
 import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -26,23 +33,157 @@ def write_y4m(path: Path, image: np.ndarray, frames: int = 5) -> Path:
     return path
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float, accept=(200,), process=None) -> None:
+    """Poll `url` until it answers one of `accept` (or the process dies, or time runs out)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status in accept:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code in accept:
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"{url} did not answer {accept} within {timeout} s")
+
+
 class RunningServer:
-    """`webdet serve` in a thread on 127.0.0.1 and a free port."""
+    """The service (FastAPI on uvicorn) in a thread of this process on 127.0.0.1 and a free port."""
 
-    def __init__(self, export_dir, **kwargs):
-        from webdet.serve import make_server
+    def __init__(self, export_dir, **settings):
+        import uvicorn
 
-        self.server = make_server(export_dir, "127.0.0.1", 0, **kwargs)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        from webdet.service.app import create_app
+        from webdet.service.server import JsonErrorH11Protocol
+        from webdet.service.settings import ServiceSettings, check_settings
+
+        self.settings = check_settings(ServiceSettings(str(export_dir), port=free_port(), **settings))
+        self.app = create_app(self.settings)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.settings.port, http=JsonErrorH11Protocol,
+                                log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.url = f"http://127.0.0.1:{self.settings.port}/"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):
         self.thread.start()
+        wait_for(self.url + "api/status", 300, accept=(200, 503))
+        self.app.state.model.wait(300)
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+class ServiceProcess:
+    """`webdet serve EXPORT --port P …` as a real process; its console output is kept for inspection."""
+
+    def __init__(self, export_dir, *args, ready_timeout: float = 300, wait_ready: bool = True):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.args = [sys.executable, "-m", "webdet.cli", "serve", str(export_dir), "--port", str(self.port), *args]
+        self.ready_timeout, self.wait_ready = ready_timeout, wait_ready
+        self.log = tempfile.NamedTemporaryFile(prefix="webdet-serve-", suffix=".log", delete=False)
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        if self.wait_ready:
+            wait_for(self.url + "api/status", self.ready_timeout, process=self.process)
+        return self
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_text(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class WorkerProcess:
+    """`webdet worker --queue URL EXPORT` as a real process, ready once it says so."""
+
+    def __init__(self, export_dir, queue_url: str, name: str):
+        self.name = name
+        self.args = [sys.executable, "-m", "webdet.cli", "worker", str(export_dir), "--queue", queue_url,
+                     "--name", name]
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
+        self.process = None
+
+    def start(self, timeout: float = 300):
+        offset = len(self.log_text())
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        deadline = time.time() + timeout
+        while "ready on" not in self.log_text()[offset:]:
+            if self.process.poll() is not None or time.time() > deadline:
+                raise AssertionError(f"worker {self.name} did not start:\n{self.log_text()[-3000:]}")
+            time.sleep(0.25)
+        return self
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_text(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class StaticSite:
+    """A folder on a plain static server (`python -m http.server`), as a static host serves it."""
+
+    def __init__(self, folder):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.args = [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1",
+                     "--directory", str(folder)]
+        self.process = None
+
+    def __enter__(self):
+        self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.url, 30, process=self.process)
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(10)
 
 
 def drive(job: dict, timeout: int = 900) -> dict:

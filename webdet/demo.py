@@ -54,8 +54,9 @@ def run(args) -> int:
           f"AP50 on the synthetic test split {metrics['AP50']:.3f}.")
     if args.no_serve:
         return 0
-    from webdet.serve import serve
+    from webdet.service.server import run_service
+    from webdet.service.settings import ServiceSettings, check_settings
 
     stage("serve")
-    serve(out / "export", host=args.host, port=args.port)
+    run_service(check_settings(ServiceSettings(str(out / "export"), host=args.host, port=args.port)))
     return 0
