@@ -107,7 +107,7 @@ def test_export_proved_parity_and_measured_both_models(report):
     assert parity["min_iou"] >= 0.95 and parity["max_score_diff"] <= 0.02
     saved, web = report["evaluation"]["saved_model"], report["evaluation"]["web_model"]
     assert saved["images"] == web["images"] > 0
-    assert abs(report["evaluation"]["AP_change"]) < 0.01 and saved["AP"] > 0.3
+    assert abs(report["evaluation"]["AP_change"]) <= 0.005 and saved["AP"] > 0.3
 
 
 def test_wasm_and_cpu_backends_agree(exported_dir):

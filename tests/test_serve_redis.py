@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_serve import assert_same_detections, json_error, multipart, poll_job, request
+from test_serve import assert_same_detections, json_error, multipart, poll_job, request, scene_with_detections
 from web_helpers import ServiceProcess, WorkerProcess
 
 RESULT_TTL = 20
@@ -28,9 +28,10 @@ def worker(exported_dir, redis_url, queue_service):
 
 
 @pytest.fixture(scope="module")
-def scene(synth_dir):
-    path = sorted((synth_dir / "images").glob("*.jpg"))[3]
-    return {"bytes": path.read_bytes(), "pixels": np.asarray(Image.open(path).convert("RGB"))}
+def scene(synth_dir, exported_dir):
+    from export.detector import load_detector
+
+    return scene_with_detections(synth_dir, load_detector(exported_dir))
 
 
 def submit(url, data, name="scene.jpg"):

@@ -27,8 +27,12 @@ def model_config(config: dict, num_classes: int) -> rcfg.RetinaNet:
                                 use_separable_conv=True),
         norm_activation=common.NormActivation(activation=m["activation"], use_sync_bn=False,
                                               norm_momentum=0.99, norm_epsilon=1e-3),
+        # "batched" is tf.image.combined_non_max_suppression: per-class greedy NMS over every anchor at
+        # or above the score threshold, then the best max_detections overall, with no pre-NMS top-k.
+        # That is the post-processing docs/metadata.md specifies for the web app, so the SavedModel,
+        # the checkpoint and the browser give the same detections (and the same AP) for an image.
         detection_generator=rcfg.DetectionGenerator(
-            apply_nms=True, nms_version="v2",
+            apply_nms=True, nms_version="batched",
             pre_nms_score_threshold=float(config["eval"]["score_threshold"]),
             nms_iou_threshold=float(config["eval"]["iou_threshold"]),
             max_num_detections=int(config["eval"]["max_detections"])),

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from webdet import __version__
@@ -174,6 +175,18 @@ def create_app(settings: ServiceSettings, model: ModelService | None = None) -> 
     async def job_image(job_id: str):
         """The finished job's image with its boxes drawn, as a download."""
         return image_response(await finished_outcome(job_id))
+
+    api_routes = [r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith("/api/")]
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
+                   include_in_schema=False)
+    async def api_fallback(request: Request, rest: str):
+        """A path under /api/ that no endpoint has: 405 naming the allowed methods, or 404."""
+        allowed = sorted({m for r in api_routes if r.path_regex.match(request.url.path) for m in r.methods})
+        if allowed:
+            raise ApiError(405, f"{request.method} is not allowed on {request.url.path[:200]}; use "
+                                f"{', '.join(allowed)}", {"Allow": ", ".join(allowed)})
+        raise ApiError(404, f"not found: {request.url.path[:200]}")
 
     app.mount("/model", StaticRoot(directory=web_model_dir(settings.export_dir)), name="model")
     app.mount("/", StaticRoot(directory=Path(settings.app_root), html=True), name="app")

@@ -4,7 +4,6 @@ import re
 import time
 from dataclasses import asdict, dataclass
 
-from webdet.service.api_errors import ApiError
 from webdet.service.images import decode_upright, encode, open_image
 
 
