@@ -75,8 +75,8 @@ def box_iou(a, b) -> float:
 
 
 def web_label_id(detection: dict) -> int:
-    """The label id of a detection from the web app (`labelId`) or from Python (`label_id`)."""
-    return int(detection["labelId"] if "labelId" in detection else detection["label_id"])
+    """The label id of a detection, from the web app or from Python (both write `label_id`)."""
+    return int(detection["label_id"])
 
 
 def compare(reference: list[dict], candidate: list[dict]) -> dict:

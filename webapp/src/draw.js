@@ -19,7 +19,7 @@ export function drawDetections(canvas, detections, source = null) {
   ctx.textBaseline = 'bottom';
   for (const d of detections) {
     const [x0, y0, x1, y1] = d.box;
-    const colour = COLOURS[(Number(d.labelId) - 1 + COLOURS.length) % COLOURS.length];
+    const colour = COLOURS[(Number(d.label_id) - 1 + COLOURS.length) % COLOURS.length];
     ctx.strokeStyle = colour;
     ctx.lineWidth = line;
     ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);

@@ -81,7 +81,7 @@ function odApiDetector(model) {
           if (scores[i] < threshold) continue;
           const [y0, x0, y1, x1] = boxes.subarray(i * 4, i * 4 + 4);
           found.push({ box: [x0 * width, y0 * height, x1 * width, y1 * height], score: scores[i],
-            labelId: classes[i], label: `class ${classes[i]}` });
+            label_id: classes[i], label: `class ${classes[i]}` });
         }
         return found;
       } finally {

@@ -33,7 +33,7 @@ export function fitTransform(metadata, frameWidth, frameHeight) {
 
 /**
  * boxes: Float32Array [N*4] (ymin, xmin, ymax, xmax as fractions of the model input);
- * scores: Float32Array [N*K]. Returns [{box: [xmin, ymin, xmax, ymax] in frame pixels, score, labelId, label}].
+ * scores: Float32Array [N*K]. Returns [{box: [xmin, ymin, xmax, ymax] in frame pixels, score, label_id, label}].
  */
 export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, scoreThreshold) {
   const threshold = scoreThreshold ?? metadata.score_threshold;
@@ -62,7 +62,7 @@ export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, sc
         clip((x1 * t.inW) / t.scaleX, frameWidth), clip((y1 * t.inH) / t.scaleY, frameHeight),
       ],
       score: d.score,
-      labelId: labels[d.column].id,
+      label_id: labels[d.column].id,
       label: labels[d.column].name,
     };
   });

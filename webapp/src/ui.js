@@ -35,3 +35,18 @@ export function showStage(kind, width, height) {
   $('photo').hidden = kind !== 'photo';
   if (width && height) $('stage').style.aspectRatio = `${width} / ${height}`;
 }
+
+/** The detection-server indicator: {state: off|connecting|online|offline, url, model, message}. */
+export function showServerStatus({ state, url, model, message }) {
+  const indicator = $('api-status');
+  indicator.dataset.state = state;
+  const texts = {
+    off: 'uploads: detected in this browser',
+    connecting: 'server: connecting…',
+    online: `server: online${model ? ` (${model})` : ''}`,
+    offline: `server: offline${message ? ` (${message})` : ''}`,
+  };
+  indicator.textContent = texts[state];
+  indicator.title = url ?? '';
+  if (url && document.activeElement !== $('api-url')) $('api-url').value = url;
+}

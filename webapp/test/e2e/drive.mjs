@@ -1,7 +1,10 @@
 // Drives the app in headless Debian Chromium (playwright-core) and prints what it saw as JSON.
 //   node test/e2e/drive.mjs '{"url": "...", "scenario": "camera|upload|denied", ...}'
 // Scenarios: camera (fake webcam from a .y4m file), upload (an image file), denied (camera refused),
-// load (just open the page, e.g. with a missing model).
+// load (just open the page, e.g. with a missing model), server (server mode, `?api=URL`: wait until the
+// detection server is online, upload `images` one after another; with `waitOffline`, print the result so far
+// as one JSON line, wait for a line on stdin (the caller stops the server), then wait for "offline").
+import readline from 'node:readline';
 import { chromium } from 'playwright-core';
 
 const job = JSON.parse(process.argv[2]);
@@ -18,6 +21,36 @@ const consoleErrors = [];
 page.on('pageerror', (err) => consoleErrors.push(err.message));
 const state = () => page.evaluate(() => JSON.parse(JSON.stringify(window.webdet)));
 const result = { scenario: job.scenario };
+const requests = [];
+const multipartFields = (body, type) => {
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(type ?? '');
+  if (!body || !boundary) return null;
+  const text = body.toString('latin1');
+  return text.split(`--${boundary[1] ?? boundary[2]}`).slice(1, -1).map((part) => {
+    const [head, ...rest] = part.replace(/^\r\n/, '').split('\r\n\r\n');
+    const value = rest.join('\r\n\r\n').replace(/\r\n$/, '');
+    const name = /name="([^"]*)"/.exec(head)?.[1];
+    const filename = /filename="([^"]*)"/.exec(head)?.[1] ?? null;
+    const contentType = /Content-Type: ([^\r\n]+)/i.exec(head)?.[1] ?? null;
+    return { name, filename, contentType, bytes: Buffer.byteLength(value, 'latin1'), value: filename === null ? value : null };
+  });
+};
+page.on('request', (request) => {
+  if (!new URL(request.url()).pathname.startsWith('/api/')) return;
+  const entry = { url: request.url(), method: request.method(), headers: request.headers() };
+  if (request.method() === 'POST') entry.fields = multipartFields(request.postDataBuffer(), entry.headers['content-type']);
+  requests.push(entry);
+  request.response().then((response) => { entry.status = response?.status() ?? null; }, () => { entry.status = null; });
+});
+const snapshot = async () => ({
+  state: await state(), status: await page.textContent('#status'), apiStatus: await page.textContent('#api-status'),
+  errorText: await page.textContent('#error'), errorVisible: await page.isVisible('#error'), pageUrl: page.url(),
+});
+const nextLine = () => new Promise((resolve) => {
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.once('line', (line) => { rl.close(); resolve(line); });
+  rl.once('close', () => resolve(null));
+});
 try {
   await page.goto(job.url);
   await page.waitForFunction(() => window.webdet && (window.webdet.ready || window.webdet.error), null, { timeout: 120000 });
@@ -32,6 +65,42 @@ try {
   } else if (job.scenario === 'upload') {
     await page.setInputFiles('#image-file', job.image);
     await page.waitForFunction(() => window.webdet.frames >= 1 || window.webdet.error, null, { timeout: 120000 });
+  } else if (job.scenario === 'server') {
+    // Chromium reports a multipart body built from a Blob only for intercepted requests; pass them on unchanged.
+    await page.route('**/api/detect*', (route) => route.continue());
+    const uploadAll = async (images) => {
+      for (const image of images ?? []) {
+        const before = (await state()).frames;
+        await page.setInputFiles('#image-file', image.path);
+        await page.waitForFunction((n) => window.webdet.frames > n || window.webdet.error, before, { timeout: 120000 });
+        await page.waitForTimeout(100); // let the last request's response event arrive
+        result.uploads.push(await snapshot());
+        if (image.screenshot) await page.screenshot({ path: image.screenshot });
+      }
+    };
+    if (job.connect) {
+      await page.fill('#api-url', job.connect);
+      await page.click('#api-connect');
+    }
+    await page.waitForFunction(() => window.webdet.apiOnline !== null, null, { timeout: 60000 });
+    result.connected = await snapshot();
+    result.uploads = [];
+    await uploadAll(job.images);
+    if (job.disconnect) {
+      await page.click('#api-connect');
+      await page.waitForFunction(() => window.webdet.api === null, null, { timeout: 10000 });
+      await uploadAll(job.imagesAfterDisconnect);
+    }
+    result.requests = JSON.parse(JSON.stringify(requests));
+    if (job.waitOffline) {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      await nextLine();
+      const start = Date.now();
+      await page.waitForFunction(() => window.webdet.apiOnline === false, null, { timeout: job.offlineTimeout ?? 15000 })
+        .catch(() => {});
+      result.offline = { afterMs: Date.now() - start, ...(await snapshot()) };
+    }
+    result.requests = requests;
   } else if (job.scenario === 'denied') {
     await page.click('#start');
     await page.waitForFunction(() => window.webdet.error, null, { timeout: 60000 });

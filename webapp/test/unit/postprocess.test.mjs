@@ -17,7 +17,7 @@ for (const c of cases) {
       const e = c.expected[i];
       assert.ok(g.box.every((v, k) => close(v, e.box[k])), `box ${g.box} vs ${e.box}`);
       assert.ok(close(g.score, e.score, 1e-6));
-      assert.equal(g.labelId, e.label_id);
+      assert.equal(g.label_id, e.label_id);
       assert.equal(g.label, e.label);
     });
   });
