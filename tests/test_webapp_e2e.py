@@ -1,12 +1,11 @@
 """The web app in headless Debian Chromium: fake webcam, upload, camera denied, model missing, phone size."""
 import io
-import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from web_helpers import ARTIFACTS, RunningServer, drive, write_y4m
+from web_helpers import ARTIFACTS, RunningServer, drive, write_y4m, yuv420_round_trip
 
 
 def box_iou(a, b):
@@ -23,13 +22,22 @@ def scene(exported_dir, prepared_dir, tmp_path_factory):
     from export.detector import load_detector
 
     detector = load_detector(exported_dir)
+
+    def fully_right(image, gt, threshold=None):
+        found = detector.detect(image, threshold)
+        correct = [d for d in found if any(n == d["label"] and box_iou(d["box"], g) > 0.5 for n, g in gt)]
+        return found if len(found) == len(gt) == len(correct) else None
+
     for example in iter_examples(data_files(prepared_dir, "test")):
         image = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
         h, w = image.shape[:2]
         gt = [(name, [b[1] * w, b[0] * h, b[3] * w, b[2] * h]) for name, b in zip(example["class_names"], example["boxes"])]
-        found = detector.detect(image)
-        correct = [d for d in found if any(n == d["label"] and box_iou(d["box"], g) > 0.5 for n, g in gt)]
-        if gt and len(found) == len(gt) and len(correct) == len(found):
+        found = fully_right(image, gt)
+        # The fake camera delivers the frame through YUV 4:2:0, which shifts scores a little: only a scene
+        # that stays right through that conversion, with no wrong box within 0.1 below the threshold,
+        # can be held to "every box on the right object" in the browser.
+        threshold = detector.score_threshold - 0.1
+        if gt and found and fully_right(image, gt, threshold) and fully_right(yuv420_round_trip(image), gt, threshold):
             folder = tmp_path_factory.mktemp("scene")
             Image.fromarray(image).save(folder / "scene.png")
             return {"image": image, "png": folder / "scene.png", "gt": gt, "python": found,
@@ -77,7 +85,7 @@ def test_upload_in_the_browser_matches_python(server, scene):
 def test_webgl_backend_agrees_with_wasm(server, scene):
     result = drive({"url": server.url + "?backend=webgl", "scenario": "upload", "image": str(scene["png"])})
     state = result["state"]
-    assert state["backend"] in ("webgl", "wasm", "cpu") and result["backendText"].startswith("using")
+    assert state["backend"] == "webgl" and result["backendText"] == "using webgl", "webgl must not fall back"
     assert_on_the_right_objects(state["detections"], scene["gt"])
 
 

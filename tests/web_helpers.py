@@ -19,13 +19,27 @@ DRIVER = REPO / "webapp" / "test" / "e2e" / "drive.mjs"
 ARTIFACTS = REPO / "test-artifacts"
 
 
-def write_y4m(path: Path, image: np.ndarray, frames: int = 5) -> Path:
-    """A YUV 4:2:0 video of one still image, the format Chromium's fake camera reads."""
+def yuv420_planes(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y at full size, Cb and Cr at half size: what a YUV 4:2:0 camera frame holds."""
     h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
     ycbcr = Image.fromarray(np.ascontiguousarray(image[:h, :w])).convert("YCbCr")
     y, cb, cr = (np.asarray(c) for c in ycbcr.split())
     half = lambda c: np.asarray(Image.fromarray(c).resize((w // 2, h // 2), Image.BILINEAR))  # noqa: E731
-    frame = y.tobytes() + half(cb).tobytes() + half(cr).tobytes()
+    return y, half(cb), half(cr)
+
+
+def yuv420_round_trip(image: np.ndarray) -> np.ndarray:
+    """The image as the fake camera shows it: through YUV 4:2:0 and back to RGB."""
+    y, cb, cr = yuv420_planes(image)
+    full = lambda c: Image.fromarray(c).resize((y.shape[1], y.shape[0]), Image.BILINEAR)  # noqa: E731
+    return np.asarray(Image.merge("YCbCr", (Image.fromarray(y), full(cb), full(cr))).convert("RGB"))
+
+
+def write_y4m(path: Path, image: np.ndarray, frames: int = 5) -> Path:
+    """A YUV 4:2:0 video of one still image, the format Chromium's fake camera reads."""
+    y, cb, cr = yuv420_planes(image)
+    h, w = y.shape
+    frame = y.tobytes() + cb.tobytes() + cr.tobytes()
     with open(path, "wb") as f:
         f.write(f"YUV4MPEG2 W{w} H{h} F5:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
