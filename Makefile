@@ -17,7 +17,7 @@ demo: setup
 
 test: setup chromium redis
 	cd webapp && npm test
-	$(PY) -m pytest tests
+	$(VENV)/bin/pytest tests
 
 setup: python-env webapp
 

@@ -1,5 +1,5 @@
 """webdet: LabelImg annotations to a live in-browser object detector."""
-from setuptools import find_packages, setup
+from setuptools import setup
 
 setup(
     name="webdet",
@@ -7,9 +7,16 @@ setup(
     description="From LabelImg (Pascal VOC) annotations to an object detector running live in the browser.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10,<3.12",
-    packages=find_packages(include=["webdet", "webdet.*", "data_prep", "data_prep.*",
-                                    "training", "training.*", "export", "export.*"]),
+    python_requires=">=3.10,<3.13",
+    # One import namespace, `webdet`, over the repository's own folders: webdet.data_prep is data_prep/,
+    # webdet.training is training/, webdet.export is export/; configs/ and the built web app ship as data.
+    package_dir={"webdet": "webdet", **{f"webdet.{name}": name for name in ("data_prep", "training", "export",
+                                                                             "configs", "webapp")}},
+    packages=["webdet", "webdet.service", "webdet.data_prep", "webdet.training", "webdet.export",
+              "webdet.configs", "webdet.webapp"],
+    package_data={"webdet.configs": ["*.yaml"],
+                  "webdet.webapp": ["dist/*.html", "dist/*.js", "dist/*.css", "dist/*.wasm", "dist/*.json",
+                                    "dist/*.webmanifest", "dist/*.png", "dist/*.svg", "dist/node/*"]},
     install_requires=[
         "tensorflow>=2.19,<2.20",
         "tf-keras>=2.19,<2.20",

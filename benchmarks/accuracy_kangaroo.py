@@ -28,11 +28,11 @@ def main() -> int:
         print(f"skipped: {KANGAROO} is not present")
         return 0
 
-    from data_prep.prepare import prepare
-    from training.config import apply_overrides, load_config
-    from training.detector import load_checkpoint_detector
-    from training.evaluate import evaluate_detector, format_metrics_table
-    from training.train import train
+    from webdet.data_prep.prepare import prepare
+    from webdet.training.config import apply_overrides, load_config
+    from webdet.training.detector import load_checkpoint_detector
+    from webdet.training.evaluate import evaluate_detector, format_metrics_table
+    from webdet.training.train import train
 
     work = Path(args.work)
     data = work / "data"

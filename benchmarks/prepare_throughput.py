@@ -26,7 +26,7 @@ PHASES = ("parse", "decode_validate", "encode", "write")
 
 def time_prepare(source: Path, workers: int, repeats: int) -> list[dict]:
     """The report's timings of `repeats` runs, each into a fresh folder."""
-    from data_prep.prepare import prepare
+    from webdet.data_prep.prepare import prepare
 
     runs = []
     with tempfile.TemporaryDirectory() as work:

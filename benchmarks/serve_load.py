@@ -69,7 +69,7 @@ class Row:
 
 def synthetic_images(count: int, width: int, height: int, seed: int = 0) -> list[bytes]:
     """JPEGs from the synthetic generator the demo trains on."""
-    from data_prep.synth import make_image
+    from webdet.data_prep.synth import make_image
 
     rng = np.random.default_rng(seed)
     images = []
@@ -101,7 +101,7 @@ def describe_images(images: list[bytes], source: str) -> str:
 
 def measure_direct(export: Path, images: list[bytes], requests: int) -> Row:
     """The SavedModel called in a loop in this process on the decoded images: the ceiling for the service."""
-    from export.detector import load_detector
+    from webdet.export.detector import load_detector
 
     detector = load_detector(export)
     pixels = [decode(d) for d in images]

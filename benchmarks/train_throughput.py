@@ -20,14 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tensorflow as tf  # noqa: E402
 
-from training.config import apply_overrides, load_config  # noqa: E402
-from training.strategy import make_strategy  # noqa: E402
-from training.train import Trainer, read_data_dir, resolve_run  # noqa: E402
+from webdet.training.config import apply_overrides, load_config  # noqa: E402
+from webdet.training.strategy import make_strategy  # noqa: E402
+from webdet.training.train import Trainer, read_data_dir, resolve_run  # noqa: E402
 
 
 def synthetic_data(work: Path) -> Path:
-    from data_prep.prepare import prepare
-    from data_prep.synth import make_dataset
+    from webdet.data_prep.prepare import prepare
+    from webdet.data_prep.synth import make_dataset
 
     make_dataset(work / "synth", images=120, seed=1)
     prepare([work / "synth"], work / "data", seed=0)

@@ -1,7 +1,7 @@
 """Making annotated boxes fit the real image: clip what sticks out, drop what is empty or outside."""
 from dataclasses import dataclass, field, replace
 
-from data_prep.voc import Box
+from webdet.data_prep.voc import Box
 
 
 @dataclass

@@ -81,7 +81,7 @@ def _add_workers_arg(p):
 
 def _print_summary_then_raise(exc):
     """A failure that still wrote a report (--strict, nothing usable): print the summary, then fail."""
-    from data_prep.summary import format_summary
+    from webdet.data_prep.summary import format_summary
 
     if getattr(exc, "report", None):
         print(format_summary(exc.report))
@@ -89,8 +89,8 @@ def _print_summary_then_raise(exc):
 
 
 def run_prepare(args) -> int:
-    from data_prep.prepare import prepare
-    from data_prep.summary import format_summary
+    from webdet.data_prep.prepare import prepare
+    from webdet.data_prep.summary import format_summary
     from webdet.errors import WebdetError
 
     try:
@@ -103,8 +103,8 @@ def run_prepare(args) -> int:
 
 
 def run_voc_to_csv(args) -> int:
-    from data_prep.convert import voc_to_csv
-    from data_prep.summary import format_summary
+    from webdet.data_prep.convert import voc_to_csv
+    from webdet.data_prep.summary import format_summary
     from webdet.errors import WebdetError
 
     try:
@@ -117,8 +117,8 @@ def run_voc_to_csv(args) -> int:
 
 
 def run_csv_to_tfrecord(args) -> int:
-    from data_prep.convert import csv_to_tfrecord
-    from data_prep.summary import format_summary
+    from webdet.data_prep.convert import csv_to_tfrecord
+    from webdet.data_prep.summary import format_summary
 
     print(format_summary(csv_to_tfrecord(args.csv, args.out, label_map=args.label_map, num_shards=args.shards,
                                          workers=args.workers)))
@@ -126,7 +126,7 @@ def run_csv_to_tfrecord(args) -> int:
 
 
 def run_synth(args) -> int:
-    from data_prep.synth import make_dataset
+    from webdet.data_prep.synth import make_dataset
 
     out = make_dataset(args.out, images=args.images, seed=args.seed)
     print(f"Wrote {args.images} synthetic LabelImg images to {out / 'images'} and {out / 'annotations'}")
@@ -134,7 +134,7 @@ def run_synth(args) -> int:
 
 
 def run_kaggle(args) -> int:
-    from data_prep.kaggle import download
+    from webdet.data_prep.kaggle import download
 
     path = download(args.dataset, args.out)
     print(f"Downloaded {args.dataset} to {path}")

@@ -6,13 +6,13 @@ validated again, boxes are fitted to the real image, and the same report as `pre
 import json
 from pathlib import Path
 
-from data_prep.csv_io import read_csv, source_from_csv
-from data_prep.pool import default_workers
-from data_prep.prepare import PhaseClock, check_images, prepare, resolve_labels, write_labels, write_tfrecords
-from data_prep.report import Report, build_report
-from data_prep.scan import ImageRecord
-from data_prep.split import default_shards
-from data_prep.voc import COORDS, Box
+from webdet.data_prep.csv_io import read_csv, source_from_csv
+from webdet.data_prep.pool import default_workers
+from webdet.data_prep.prepare import PhaseClock, check_images, prepare, resolve_labels, write_labels, write_tfrecords
+from webdet.data_prep.report import Report, build_report
+from webdet.data_prep.scan import ImageRecord
+from webdet.data_prep.split import default_shards
+from webdet.data_prep.voc import COORDS, Box
 from webdet.errors import WebdetError
 
 REPORT_NAME = "csv_to_tfrecord_report.json"

@@ -8,8 +8,8 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from data_prep.boxes import FittedBoxes, fit_boxes
-from data_prep.images import ImageInfo, ImageProblem, inspect_image, stored_jpeg
+from webdet.data_prep.boxes import FittedBoxes, fit_boxes
+from webdet.data_prep.images import ImageInfo, ImageProblem, inspect_image, stored_jpeg
 
 MIN_PARALLEL_ITEMS = 16   # below this, starting processes costs more than it saves
 CHUNK = 8                 # items per task sent to a worker

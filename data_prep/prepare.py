@@ -13,12 +13,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from data_prep import csv_io, label_map as label_map_io, tfrecords
-from data_prep.images import stored_jpeg
-from data_prep.pool import check_record, default_workers, encode_record, ordered_map
-from data_prep.report import Report, build_report
-from data_prep.scan import ImageRecord, scan_sources
-from data_prep.split import default_shards, split_images
+from webdet.data_prep import csv_io, label_map as label_map_io, tfrecords
+from webdet.data_prep.images import stored_jpeg
+from webdet.data_prep.pool import check_record, default_workers, encode_record, ordered_map
+from webdet.data_prep.report import Report, build_report
+from webdet.data_prep.scan import ImageRecord, scan_sources
+from webdet.data_prep.split import default_shards, split_images
 from webdet.errors import WebdetError
 
 class PhaseClock:

@@ -10,9 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_prep.images import IMAGE_SUFFIXES
-from data_prep.report import Report
-from data_prep.voc import AnnotationError, Box, read_annotation
+from webdet.data_prep.images import IMAGE_SUFFIXES
+from webdet.data_prep.report import Report
+from webdet.data_prep.voc import AnnotationError, Box, read_annotation
 from webdet.errors import WebdetError
 
 

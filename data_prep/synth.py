@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from data_prep.voc import Box, labelimg_truncated, write_annotation
+from webdet.data_prep.voc import Box, labelimg_truncated, write_annotation
 from webdet.errors import WebdetError
 
 CLASSES = ("circle", "square", "triangle")

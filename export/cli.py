@@ -25,7 +25,7 @@ def register(subparsers):
 
 
 def run_export(args) -> int:
-    from export.exporter import export_run
+    from webdet.export.exporter import export_run
 
     export_run(args.run, args.out, checkpoint=args.checkpoint, quantize=args.quantize, data_dir=args.data,
                overwrite=args.overwrite, parity=not args.no_parity)
@@ -33,7 +33,7 @@ def run_export(args) -> int:
 
 
 def run_predict(args) -> int:
-    from export.predict import predict
+    from webdet.export.predict import predict
 
     summary = predict(args.model, args.images, args.out, args.score_threshold)
     return 0 if summary["predicted"] else 1

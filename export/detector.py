@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from data_prep.label_map import read_label_map
+from webdet.data_prep.label_map import read_label_map
 from webdet.errors import WebdetError
 
 OUTPUT_KEYS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")

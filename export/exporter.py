@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from data_prep.label_map import read_label_map
-from export import parity as parity_check, web_model
-from export.detector import load_saved_model_detector
-from export.graphs import DetectionModule
-from export.metadata import build_metadata, evaluation_from_run, write_metadata
-from training.config import read_run_config
-from training.detector import find_checkpoint
-from training.model import build_model
+from webdet.data_prep.label_map import read_label_map
+from webdet.export import parity as parity_check, web_model
+from webdet.export.detector import load_saved_model_detector
+from webdet.export.graphs import DetectionModule
+from webdet.export.metadata import build_metadata, evaluation_from_run, write_metadata
+from webdet.training.config import read_run_config
+from webdet.training.detector import find_checkpoint
+from webdet.training.model import build_model
 from webdet.errors import WebdetError
 
 PARITY_IMAGES = 6
@@ -41,7 +41,7 @@ def sample_images(data_dir, count: int, seed: int = 0) -> list[np.ndarray]:
     """Test-split images when a data folder is given, else synthetic scenes."""
     if data_dir and parity_check.has_test_split(data_dir):
         return [item["image"] for item in parity_check.read_test_split(data_dir)[:count]]
-    from data_prep.synth import make_image
+    from webdet.data_prep.synth import make_image
 
     rng = np.random.default_rng(seed)
     height, width = SYNTHETIC_SIZE
@@ -139,7 +139,7 @@ def export_run(run_dir, out_dir, *, checkpoint="best", quantize=None, data_dir=N
 def evaluate_export(detector, saved: Path, web_dir: Path, data_dir: Path, out_dir: Path, config: dict,
                     with_web: bool, log) -> dict:
     """AP of the exported SavedModel (through `webdet evaluate`'s code) and of the web model in Node."""
-    from training.evaluate import evaluate_detector
+    from webdet.training.evaluate import evaluate_detector
 
     metrics = evaluate_detector(detector, data_dir, out_dir / "eval", title=f"SavedModel {saved}")
     result = {"saved_model": {**{k: metrics[k] for k in ("AP", "AP50", "AR100", "images", "ms_per_image")},

@@ -9,7 +9,7 @@ import tensorflow as tf
 from official.vision.modeling.layers import detection_generator
 from official.vision.ops import anchor
 
-from training.model import preprocess
+from webdet.training.model import preprocess
 
 DECODING_SCOPE = "box_decoding"
 

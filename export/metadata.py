@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from training.model import PIXEL_MEAN, PIXEL_STD
+from webdet.training.model import PIXEL_MEAN, PIXEL_STD
 
 FORMAT = "webdet-web-model"
 FORMAT_VERSION = 1

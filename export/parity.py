@@ -13,23 +13,27 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from export.detector import to_detections
+from webdet.export.detector import to_detections
 from webdet.errors import WebdetError
+from webdet.resources import app_dist
 
-WEBAPP = Path(__file__).resolve().parents[1] / "webapp"
-RUNNER = WEBAPP / "tools" / "run_model.mjs"
-EXECUTOR = WEBAPP / "tools" / "execute_model.mjs"
+# The Node tools bundled with tfjs into the app's dist/ (webapp/build.mjs): they need only `node`,
+# in a checkout and in an installed wheel alike.
+NODE_TOOLS = app_dist() / "node"
+RUNNER = NODE_TOOLS / "run_model.mjs"
+EXECUTOR = NODE_TOOLS / "execute_model.mjs"
 IOU_MIN = 0.95
 SCORE_TOLERANCE = 0.02
 NODE_TIMEOUT_S = 1800
 
 
 def _run_node(script: Path, job: dict, tmp: Path, what: str) -> dict:
-    if not (WEBAPP / "node_modules" / "@tensorflow" / "tfjs").is_dir():
-        raise WebdetError(f"{WEBAPP}/node_modules: missing; run `npm ci` in webapp/ (or `make webapp`) first")
+    if not script.is_file():
+        raise WebdetError(f"{script}: missing; build the web app (`make webapp`, or npm ci && npm run build "
+                          "in webapp/) first")
     (tmp / "job.json").write_text(json.dumps(job))
     try:
-        result = subprocess.run(["node", str(script), str(tmp / "job.json")], cwd=WEBAPP,
+        result = subprocess.run(["node", str(script), str(tmp / "job.json")], cwd=tmp,
                                 capture_output=True, text=True, timeout=NODE_TIMEOUT_S)
     except FileNotFoundError:
         raise WebdetError("node: not found; Node.js 18+ runs the parity check (or pass --no-parity)") from None
@@ -128,7 +132,7 @@ def check_parity(saved_model_detector, web_dir: Path, images: list[np.ndarray], 
 
 def read_test_split(data_dir) -> list[dict]:
     """The test split's images (RGB arrays) and ground truth in pixels (xmin, ymin, xmax, ymax)."""
-    from data_prep.tfrecords import data_files, iter_examples
+    from webdet.data_prep.tfrecords import data_files, iter_examples
 
     items = []
     for index, example in enumerate(iter_examples(data_files(data_dir, "test"))):
@@ -145,7 +149,7 @@ def read_test_split(data_dir) -> list[dict]:
 
 def evaluate_web_model(web_dir: Path, data_dir, labels: dict, score_threshold: float) -> dict:
     """COCO AP/AP50/AR100 of the TF.js model (wasm, the app's postprocess) on the test split."""
-    from training.coco_metrics import compute_coco_metrics
+    from webdet.training.coco_metrics import compute_coco_metrics
 
     items = read_test_split(data_dir)
     web = run_web_model(web_dir, [it["image"] for it in items], "wasm", score_threshold=score_threshold)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
-from export.detector import load_detector
+from webdet.export.detector import load_detector
 
 COLOURS = ("#ff7f0e", "#1f77b4", "#d62728", "#9467bd", "#e377c2", "#8c564b", "#17becf")
 

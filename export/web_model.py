@@ -9,8 +9,8 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_conversion
 
-from export.graph_fixes import protect_tensor_adds, tensor_bias_nodes, unfold_shared_batch_norms
-from export.graphs import DECODING_SCOPE, web_function
+from webdet.export.graph_fixes import protect_tensor_adds, tensor_bias_nodes, unfold_shared_batch_norms
+from webdet.export.graphs import DECODING_SCOPE, web_function
 from webdet.errors import WebdetError
 
 SHARD_BYTES = 4 * 1024 * 1024

@@ -27,7 +27,7 @@ def kangaroo_dir() -> Path:
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """A small synthetic LabelImg dataset made by `webdet synth`'s library call."""
-    from data_prep.synth import make_dataset
+    from webdet.data_prep.synth import make_dataset
 
     out = tmp_path_factory.mktemp("synth")
     make_dataset(out, images=120, seed=0)
@@ -37,7 +37,7 @@ def synth_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def prepared_dir(synth_dir, tmp_path_factory) -> Path:
     """`data/` as `webdet prepare` writes it, from the synthetic dataset."""
-    from data_prep.prepare import prepare
+    from webdet.data_prep.prepare import prepare
 
     out = tmp_path_factory.mktemp("data")
     prepare([synth_dir], out, seed=0)
@@ -50,8 +50,8 @@ TINY_RUN_STEPS = 600
 @pytest.fixture(scope="session")
 def tiny_run(prepared_dir, tmp_path_factory) -> Path:
     """A run of the tiny config trained long enough on synthetic data to find the shapes."""
-    from training.config import apply_overrides, load_config
-    from training.train import train
+    from webdet.training.config import apply_overrides, load_config
+    from webdet.training.train import train
 
     run = tmp_path_factory.mktemp("runs") / "tiny"
     config = apply_overrides(load_config("tiny"), [f"train.steps={TINY_RUN_STEPS}", "train.eval_every_epochs=10"])
@@ -62,7 +62,7 @@ def tiny_run(prepared_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def exported_dir(tiny_run, prepared_dir, tmp_path_factory) -> Path:
     """`webdet export` of the tiny run: SavedModel + web model + metadata, parity checked."""
-    from export.exporter import export_run
+    from webdet.export.exporter import export_run
 
     out = tmp_path_factory.mktemp("export") / "tiny"
     export_run(tiny_run, out, data_dir=prepared_dir, log=lambda *_: None)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from training.coco_metrics import STAT_NAMES, compute_coco_metrics
+from webdet.training.coco_metrics import STAT_NAMES, compute_coco_metrics
 
 LABELS = {1: "cat", 2: "dog"}
 

@@ -6,8 +6,8 @@ import pytest
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from training import eval_plots
-from training.coco_metrics import run_cocoeval
+from webdet.training import eval_plots
+from webdet.training.coco_metrics import run_cocoeval
 
 LABELS = {1: "cat", 2: "dog"}
 

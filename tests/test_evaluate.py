@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.label_map import read_label_map, write_label_map
-from data_prep.tfrecords import data_files, iter_examples
-from training.coco_metrics import STAT_NAMES
-from training.evaluate import evaluate_detector, format_metrics_table
+from webdet.data_prep.label_map import read_label_map, write_label_map
+from webdet.data_prep.tfrecords import data_files, iter_examples
+from webdet.training.coco_metrics import STAT_NAMES
+from webdet.training.evaluate import evaluate_detector, format_metrics_table
 from webdet.cli import main
 from webdet.errors import WebdetError
 
@@ -201,7 +201,7 @@ def one_line_error(capsys, argv) -> str:
 
 
 def test_cli_bad_input_gives_one_line_errors(tmp_path, capsys):
-    from training.config import load_config, save_config
+    from webdet.training.config import load_config, save_config
 
     (tmp_path / "empty").mkdir()
     assert "not a training run" in one_line_error(capsys, ["evaluate", "--run", str(tmp_path / "empty")])

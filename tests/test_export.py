@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export.graphs import web_function
-from export.parity import compare, execute_web_model, run_web_model
-from export.web_model import FORBIDDEN_OPS, SHARD_BYTES
+from webdet.export.graphs import web_function
+from webdet.export.parity import compare, execute_web_model, run_web_model
+from webdet.export.web_model import FORBIDDEN_OPS, SHARD_BYTES
 from webdet.cli import main
 
 
@@ -38,8 +38,8 @@ def test_saved_model_has_the_od_api_signature(exported_dir):
 
 
 def test_saved_model_finds_the_drawn_shapes_with_label_ids_from_one(exported_dir, prepared_dir):
-    from export.detector import load_saved_model_detector
-    from export.parity import read_test_split
+    from webdet.export.detector import load_saved_model_detector
+    from webdet.export.parity import read_test_split
 
     detector = load_saved_model_detector(exported_dir / "saved_model")
     item = next(it for it in read_test_split(prepared_dir) if len(it["gt"]["classes"]))
@@ -88,8 +88,8 @@ def test_metadata_follows_the_documented_contract(repo_dir, metadata, report):
 
 def test_web_model_outputs_equal_the_keras_model(tiny_run, exported_dir, metadata):
     """model.execute() on wasm gives the same decoded boxes and scores as TensorFlow on the same input."""
-    from export.exporter import load_run_model
-    from training.config import read_run_config
+    from webdet.export.exporter import load_run_model
+    from webdet.training.config import read_run_config
 
     config = read_run_config(tiny_run)
     model, _ = load_run_model(tiny_run, config, "best")
@@ -111,7 +111,7 @@ def test_export_proved_parity_and_measured_both_models(report):
 
 
 def test_wasm_and_cpu_backends_agree(exported_dir):
-    from export.exporter import sample_images
+    from webdet.export.exporter import sample_images
 
     images = sample_images(None, 2)
     wasm = run_web_model(exported_dir / "web_model", images, "wasm", score_threshold=0.05)
@@ -124,7 +124,7 @@ def test_wasm_and_cpu_backends_agree(exported_dir):
 
 
 def test_uint8_export_is_smaller_and_reports_its_accuracy_cost(tiny_run, prepared_dir, report, tmp_path):
-    from export.exporter import export_run
+    from webdet.export.exporter import export_run
 
     quantized = export_run(tiny_run, tmp_path / "q", quantize="uint8", data_dir=prepared_dir, log=lambda *_: None)
     assert quantized["quantization"] == "uint8"

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_conversion
 
-from export.graph_fixes import protect_tensor_adds, tensor_bias_nodes
-from export.parity import execute_web_model
-from export.web_model import convert_graph, freeze_function
+from webdet.export.graph_fixes import protect_tensor_adds, tensor_bias_nodes
+from webdet.export.parity import execute_web_model
+from webdet.export.web_model import convert_graph, freeze_function
 from webdet.errors import WebdetError
 
 SHAPE = [1, 8, 8, 4]

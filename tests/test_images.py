@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.images import ImageProblem, inspect_image, stored_jpeg
+from webdet.data_prep.images import ImageProblem, inspect_image, stored_jpeg
 
 
 def exif_orientation(value: int, tag_type: int = 3) -> bytes:

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from lxml import etree
 
-from data_prep.prepare import prepare
-from data_prep.tfrecords import data_files
-from data_prep.voc import labelimg_truncated, read_annotation, write_annotation
+from webdet.data_prep.prepare import prepare
+from webdet.data_prep.tfrecords import data_files
+from webdet.data_prep.voc import labelimg_truncated, read_annotation, write_annotation
 
 OD_API_FEATURES = {
     "image/filename": tf.io.FixedLenFeature([], tf.string),

@@ -1,7 +1,7 @@
 """label_map.pbtxt as the TF Object Detection API writes and reads it: ids from 1, names quoted."""
 import pytest
 
-from data_prep.label_map import read_label_map, write_label_map
+from webdet.data_prep.label_map import read_label_map, write_label_map
 from webdet.errors import WebdetError
 
 

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from export.postprocess import postprocess
+from webdet.export.postprocess import postprocess
 
 CASES = json.loads((__import__("pathlib").Path(__file__).parent / "fixtures" / "postprocess_cases.json").read_text())["cases"]
 

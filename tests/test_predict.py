@@ -5,7 +5,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from export.detector import load_detector
+from webdet.export.detector import load_detector
 from webdet.cli import main
 
 

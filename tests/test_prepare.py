@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from data_prep.label_map import read_label_map, write_label_map
-from data_prep.prepare import prepare
-from data_prep.tfrecords import data_files, iter_examples
-from data_prep.voc import Box, write_annotation
+from webdet.data_prep.label_map import read_label_map, write_label_map
+from webdet.data_prep.prepare import prepare
+from webdet.data_prep.tfrecords import data_files, iter_examples
+from webdet.data_prep.voc import Box, write_annotation
 from webdet.errors import WebdetError
 
 

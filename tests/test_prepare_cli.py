@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from data_prep.label_map import read_label_map
-from data_prep.tfrecords import data_files, iter_examples
-from data_prep.voc import Box, write_annotation
+from webdet.data_prep.label_map import read_label_map
+from webdet.data_prep.tfrecords import data_files, iter_examples
+from webdet.data_prep.voc import Box, write_annotation
 from webdet.cli import main
 
 
@@ -114,7 +114,7 @@ def test_csv_sources_are_relative_to_the_csv_so_any_working_directory_works(tmp_
 
 
 def test_csv_source_is_absolute_when_only_the_root_is_shared(tmp_path, monkeypatch):
-    from data_prep.csv_io import source_for_csv
+    from webdet.data_prep.csv_io import source_for_csv
 
     monkeypatch.chdir(tmp_path)
     assert source_for_csv("photos", tmp_path / "data") == "../photos"

@@ -101,7 +101,7 @@ def service(exported_dir):
 
 @pytest.fixture(scope="module")
 def detector(exported_dir):
-    from export.detector import load_detector
+    from webdet.export.detector import load_detector
 
     return load_detector(exported_dir)
 

@@ -29,7 +29,7 @@ def worker(exported_dir, redis_url, queue_service):
 
 @pytest.fixture(scope="module")
 def scene(synth_dir, exported_dir):
-    from export.detector import load_detector
+    from webdet.export.detector import load_detector
 
     return scene_with_detections(synth_dir, load_detector(exported_dir))
 
@@ -42,7 +42,7 @@ def submit(url, data, name="scene.jpg"):
 
 
 def test_a_job_round_trips_through_redis_to_a_downloadable_image(queue_service, worker, scene, exported_dir):
-    from export.detector import load_detector
+    from webdet.export.detector import load_detector
 
     job_id = submit(queue_service.url, scene["bytes"])
     state = poll_job(queue_service.url, job_id)

@@ -1,7 +1,7 @@
 """The train/test split: by image, seeded, stratified so every class lands on both sides when it can."""
 import pytest
 
-from data_prep.split import default_shards, split_images
+from webdet.data_prep.split import default_shards, split_images
 
 
 def dataset(n_common=40, n_rare=3, n_negative=10, n_pairs=0) -> dict[str, set]:

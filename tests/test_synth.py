@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.synth import CLASSES, make_dataset
-from data_prep.voc import labelimg_truncated, read_annotation
+from webdet.data_prep.synth import CLASSES, make_dataset
+from webdet.data_prep.voc import labelimg_truncated, read_annotation
 from webdet.errors import WebdetError
 
 

@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from data_prep.scan import ImageRecord
-from data_prep.tfrecords import ShardedWriter, data_files, iter_examples, make_example
-from data_prep.voc import Box
+from webdet.data_prep.scan import ImageRecord
+from webdet.data_prep.tfrecords import ShardedWriter, data_files, iter_examples, make_example
+from webdet.data_prep.voc import Box
 
 LABELS = {"cat": 1, "dog": 2}
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training import init_checkpoint
-from training.config import apply_overrides, load_config, read_run_config
-from training.model import build_model
-from training.train import Trainer, train
+from webdet.training import init_checkpoint
+from webdet.training.config import apply_overrides, load_config, read_run_config
+from webdet.training.model import build_model
+from webdet.training.train import Trainer, train
 from webdet.cli import main
 
 from conftest import TINY_RUN_STEPS
@@ -183,7 +183,7 @@ def test_unknown_override_names_the_key(tmp_path, capsys):
 
 
 def test_config_rejects_input_size_that_the_pyramid_cannot_use():
-    from training.config import validate
+    from webdet.training.config import validate
 
     with pytest.raises(WebdetError, match="multiple of 64"):
         validate(tiny("model.input_size=100"))

@@ -1,7 +1,7 @@
 """Reading and writing LabelImg (Pascal VOC) XML: usable fields kept, every flaw named."""
 import pytest
 
-from data_prep.voc import AnnotationError, Box, labelimg_truncated, read_annotation, write_annotation
+from webdet.data_prep.voc import AnnotationError, Box, labelimg_truncated, read_annotation, write_annotation
 
 LABELIMG_XML = """<annotation>
 \t<folder>photos</folder>

@@ -18,8 +18,8 @@ def box_iou(a, b):
 @pytest.fixture(scope="module")
 def scene(exported_dir, prepared_dir, tmp_path_factory):
     """A test image the exported model gets right, with its ground truth and the Python detections."""
-    from data_prep.tfrecords import data_files, iter_examples
-    from export.detector import load_detector
+    from webdet.data_prep.tfrecords import data_files, iter_examples
+    from webdet.export.detector import load_detector
 
     detector = load_detector(exported_dir)
 

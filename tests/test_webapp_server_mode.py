@@ -26,8 +26,8 @@ def scene(exported_dir, prepared_dir, tmp_path_factory):
     """A test image the exported model gets right (PNG), and the same scene as a phone would store a
     large photo: upscaled past 1280 px, pixels rotated, EXIF orientation 6; with ground truth and the
     Python detector's boxes for both, in the pixels of the upright image."""
-    from data_prep.tfrecords import data_files, iter_examples
-    from export.detector import load_detector
+    from webdet.data_prep.tfrecords import data_files, iter_examples
+    from webdet.export.detector import load_detector
 
     detector = load_detector(exported_dir)
     for example in iter_examples(data_files(prepared_dir, "test")):

@@ -104,16 +104,18 @@ class RunningServer:
 class ServiceProcess:
     """`webdet serve EXPORT --port P …` as a real process; its console output is kept for inspection."""
 
-    def __init__(self, export_dir, *args, ready_timeout: float = 300, wait_ready: bool = True):
+    def __init__(self, export_dir, *args, ready_timeout: float = 300, wait_ready: bool = True, cwd=REPO, env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.args = [sys.executable, "-m", "webdet.cli", "serve", str(export_dir), "--port", str(self.port), *args]
         self.ready_timeout, self.wait_ready = ready_timeout, wait_ready
+        self.cwd, self.env = cwd, env
         self.log = tempfile.NamedTemporaryFile(prefix="webdet-serve-", suffix=".log", delete=False)
         self.process = None
 
     def start(self):
-        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.cwd,
+                                        env=self.env)
         if self.wait_ready:
             wait_for(self.url + "api/status", self.ready_timeout, process=self.process)
         return self

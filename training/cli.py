@@ -1,5 +1,5 @@
 """CLI subcommand `webdet train`."""
-from training.config import DEFAULT_CONFIG, STRATEGIES
+from webdet.training.config import DEFAULT_CONFIG, STRATEGIES
 
 
 def register(subparsers):
@@ -25,8 +25,8 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from training.config import apply_overrides, load_config
-    from training.train import train
+    from webdet.training.config import apply_overrides, load_config
+    from webdet.training.train import train
 
     overrides = list(args.set)
     for flag, key in (("epochs", "train.epochs"), ("steps", "train.steps"), ("batch_size", "train.batch_size"),

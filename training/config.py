@@ -9,8 +9,9 @@ from pathlib import Path
 import yaml
 
 from webdet.errors import WebdetError
+from webdet.resources import config_dir
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = config_dir()
 DEFAULT_CONFIG = "ssd_mobilenet_v2_320.yaml"
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 

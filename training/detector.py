@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from training.config import read_run_config
-from training.model import build_model, make_detect_fn
+from webdet.training.config import read_run_config
+from webdet.training.model import build_model, make_detect_fn
 from webdet.errors import WebdetError
 
 

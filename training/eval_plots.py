@@ -1,6 +1,6 @@
 """Pictures of an evaluation: precision-recall per class, a confusion matrix and the worst test images.
 
-All boxes are (xmin, ymin, xmax, ymax) in original-image pixels, as `training.coco_metrics` takes them.
+All boxes are (xmin, ymin, xmax, ymax) in original-image pixels, as `webdet.training.coco_metrics` takes them.
 Rendering uses matplotlib's Agg backend, so plots are written on machines without a display.
 """
 import io
@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as coco_mask
 
-from training.coco_metrics import xyxy_to_xywh
+from webdet.training.coco_metrics import xyxy_to_xywh
 
 IOU_MATCH = 0.5
 GROUND_TRUTH_COLOUR = "lime"

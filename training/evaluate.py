@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from data_prep.label_map import read_label_map
-from data_prep.tfrecords import data_files, iter_examples
-from training import eval_plots
-from training.coco_metrics import STAT_NAMES, metrics_from_cocoeval, run_cocoeval
+from webdet.data_prep.label_map import read_label_map
+from webdet.data_prep.tfrecords import data_files, iter_examples
+from webdet.training import eval_plots
+from webdet.training.coco_metrics import STAT_NAMES, metrics_from_cocoeval, run_cocoeval
 from webdet.errors import WebdetError
 
 # Pictures (confusion matrix, samples) show detections a user would see: the web app's default threshold.

@@ -5,7 +5,7 @@ import tensorflow as tf
 from official.vision.ops import preprocess_ops
 from official.vision.tasks.retinanet import RetinaNetTask
 
-from training import experiment
+from webdet.training import experiment
 
 # The MobileNetV2 backbone offers a level-6 feature the FPN builds itself; Keras warns about it on every call.
 warnings.filterwarnings("ignore", message="Input dict contained keys")

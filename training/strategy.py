@@ -4,7 +4,7 @@ import os
 import tensorflow as tf
 from official.common import distribute_utils
 
-from training.config import STRATEGIES as CHOICES
+from webdet.training.config import STRATEGIES as CHOICES
 from webdet.errors import WebdetError
 
 

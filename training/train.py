@@ -15,12 +15,12 @@ from pathlib import Path
 import tensorflow as tf
 from tqdm import tqdm
 
-from data_prep.label_map import read_label_map
-from training import experiment, init_checkpoint
-from training.config import read_run_config, save_config, validate
-from training.history import History, plot_history
-from training.model import build_task
-from training.strategy import make_strategy
+from webdet.data_prep.label_map import read_label_map
+from webdet.training import experiment, init_checkpoint
+from webdet.training.config import read_run_config, save_config, validate
+from webdet.training.history import History, plot_history
+from webdet.training.model import build_task
+from webdet.training.strategy import make_strategy
 from webdet.errors import WebdetError
 
 EXPLODED_LOSS = 1e4

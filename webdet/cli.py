@@ -9,10 +9,10 @@ from webdet.quiet import import_tensorflow
 
 # Each stage registers its own subcommands; the CLI only routes.
 STAGE_MODULES = (
-    "data_prep.cli",
-    "training.cli",
-    "training.evaluate_cli",
-    "export.cli",
+    "webdet.data_prep.cli",
+    "webdet.training.cli",
+    "webdet.evaluate_cli",
+    "webdet.export.cli",
     "webdet.serve_cli",
     "webdet.doctor",
     "webdet.demo",

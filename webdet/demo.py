@@ -26,13 +26,13 @@ def stage(name: str):
 
 
 def run(args) -> int:
-    from data_prep.prepare import prepare
-    from data_prep.synth import make_dataset
-    from export.exporter import export_run
-    from training.config import apply_overrides, load_config
-    from training.detector import load_checkpoint_detector
-    from training.evaluate import evaluate_detector, format_metrics_table
-    from training.train import train
+    from webdet.data_prep.prepare import prepare
+    from webdet.data_prep.synth import make_dataset
+    from webdet.export.exporter import export_run
+    from webdet.training.config import apply_overrides, load_config
+    from webdet.training.detector import load_checkpoint_detector
+    from webdet.training.evaluate import evaluate_detector, format_metrics_table
+    from webdet.training.train import train
 
     out = Path(args.out)
     started = stage(f"synth: {args.images} synthetic LabelImg images → {out / 'synth'}")

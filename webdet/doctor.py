@@ -14,15 +14,18 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from webdet.resources import webapp_dir
+
 REPO = Path(__file__).resolve().parents[1]
-WEBAPP = REPO / "webapp"
-CONSTRAINTS = REPO / "constraints.txt"
+WEBAPP = webapp_dir()
+CONSTRAINTS = REPO / "constraints.txt"  # in a checkout; an installed wheel has none to compare with
 SETUP_HINT = "run `make test` or `make demo` to set up .venv"
 # (distribution, essential): what webdet's stages import, and the pins that broke before (DESIGN.md).
 PYTHON_PACKAGES = (("tensorflow", True), ("tf-keras", True), ("tf-models-official", True), ("tensorflowjs", True),
                    ("protobuf", True), ("numpy", True), ("pycocotools", True), ("pandas", True), ("lxml", True),
                    ("matplotlib", True), ("Pillow", True), ("tensorflow-decision-forests", False),
-                   ("ydf", False), ("tensorflow-metadata", False), ("kaggle", False))
+                   ("ydf", False), ("tensorflow-metadata", False), ("fastapi", True), ("uvicorn", True),
+                   ("python-multipart", True), ("rq", True), ("redis", True), ("kaggle", False))
 MIN_NODE_MAJOR = 18
 
 
@@ -100,14 +103,14 @@ def _node_check() -> Check:
 
 def tool_checks() -> list[Check]:
     tfjs_installed = (WEBAPP / "node_modules" / "@tensorflow" / "tfjs" / "package.json").is_file()
-    bundle_built = (WEBAPP / "dist" / "index.html").is_file()
+    bundle_built = all((WEBAPP / "dist" / name).is_file() for name in ("index.html", "main.js", "node/run_model.mjs"))
     chromium = command_version(["chromium", "--version"]) or command_version(["chromium-browser", "--version"])
     return [
         _node_check(),
         Check("npm", command_version(["npm", "--version"]), "", False),
-        Check("web app packages", "installed" if tfjs_installed else None,
-              "" if tfjs_installed else "run `make webapp` (npm ci in webapp/)"),
-        Check("web app bundle", "built" if bundle_built else None, "" if bundle_built else "run `make webapp`", False),
+        Check("web app bundle", "built" if bundle_built else None, "" if bundle_built else "run `make webapp`"),
+        Check("web app npm packages", "installed" if tfjs_installed else None,
+              "" if tfjs_installed else "needed only to rebuild the app: `make webapp` (npm ci in webapp/)", False),
         Check("Chromium", chromium, "" if chromium else "apt-get install chromium (browser tests only)", False),
     ]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_conversion
 
-from export.graph_fixes import protect_tensor_adds, unfold_shared_batch_norms
-from export.web_model import QUANTIZATION, SHARD_BYTES, freeze_function
+from webdet.export.graph_fixes import protect_tensor_adds, unfold_shared_batch_norms
+from webdet.export.web_model import QUANTIZATION, SHARD_BYTES, freeze_function
 
 OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
 

@@ -30,9 +30,9 @@ from webdet.quiet import import_tensorflow  # noqa: E402
 tf = import_tensorflow()
 
 from conventional import conventional_facts, export_conventional  # noqa: E402
-from export.exporter import export_run, load_run_model, sample_images  # noqa: E402
-from training.config import read_run_config  # noqa: E402
-from training.model import preprocess  # noqa: E402
+from webdet.export.exporter import export_run, load_run_model, sample_images  # noqa: E402
+from webdet.training.config import read_run_config  # noqa: E402
+from webdet.training.model import preprocess  # noqa: E402
 
 WEBAPP = REPO / "webapp"
 MODULES = WEBAPP / "node_modules" / "@tensorflow"

@@ -7,13 +7,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { fileHandler } from './model_files.mjs';
+import { fileHandler, wasmDir } from './model_files.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function main() {
   const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-  setWasmPaths(path.join(here, '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + path.sep);
+  setWasmPaths(wasmDir(here));
   if (!(await tf.setBackend(job.backend || 'wasm'))) throw new Error(`backend ${job.backend} is not available`);
   await tf.ready();
   const model = await tf.loadGraphModel(fileHandler(job.model_dir));

@@ -22,3 +22,10 @@ export function fileHandler(modelDir) {
     },
   };
 }
+
+/** The folder of the wasm binaries: node_modules beside the sources, or dist/ above the bundled tools. */
+export function wasmDir(toolDir) {
+  const installed = path.join(toolDir, '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
+  const beside = fs.existsSync(path.join(installed, 'tfjs-backend-wasm.wasm')) ? installed : path.join(toolDir, '..');
+  return beside + path.sep;
+}

@@ -9,13 +9,13 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { postprocess } from '../src/postprocess.js';
 import { toModelInput } from '../src/preprocess.js';
-import { fileHandler } from './model_files.mjs';
+import { fileHandler, wasmDir } from './model_files.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function main() {
   const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-  setWasmPaths(path.join(here, '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + path.sep);
+  setWasmPaths(wasmDir(here));
   if (!(await tf.setBackend(job.backend || 'wasm'))) throw new Error(`backend ${job.backend} is not available`);
   await tf.ready();
   const metadata = JSON.parse(fs.readFileSync(path.join(job.model_dir, 'metadata.json'), 'utf8'));

@@ -49,7 +49,7 @@ def detect_image(detector, data: bytes, params: DetectParams, max_pixels: int, r
               "inference_ms": round((time.perf_counter() - started) * 1000, 1)}
     if not render:
         return Outcome(result)
-    from export.predict import draw  # the same drawing as `webdet predict`
+    from webdet.export.predict import draw  # the same drawing as `webdet predict`
 
     data, media_type, extension = encode(draw(pixels, detections), source_format)
     return Outcome(result, data, media_type, download_name(params.filename, extension))

@@ -22,7 +22,7 @@ def load_warm_detector(export_dir):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
 
-    from export.detector import load_detector
+    from webdet.export.detector import load_detector
 
     export_dir = Path(export_dir)
     if not (export_dir / "saved_model" / "saved_model.pb").is_file():

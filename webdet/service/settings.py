@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from webdet.errors import WebdetError
+from webdet.resources import app_dist
 
-APP_DIST = Path(__file__).resolve().parents[2] / "webapp" / "dist"
+APP_DIST = app_dist()
 ENV_VAR = "WEBDET_SERVICE_SETTINGS"
 ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
 

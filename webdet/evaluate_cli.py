@@ -1,4 +1,4 @@
-"""CLI subcommand `webdet evaluate`: flags in, `training.evaluate.evaluate_detector` does the work."""
+"""CLI subcommand `webdet evaluate`: flags in, `webdet.training.evaluate.evaluate_detector` does the work."""
 from pathlib import Path
 
 
@@ -36,14 +36,14 @@ def check_args(args) -> None:
 def load_detector(args):
     """(detector, data folder, output folder, title) for the flags given; loaders raise WebdetError."""
     if args.run:
-        from training.config import read_run_config
-        from training.detector import load_checkpoint_detector
+        from webdet.training.config import read_run_config
+        from webdet.training.detector import load_checkpoint_detector
 
         config = read_run_config(args.run)
         detector = load_checkpoint_detector(args.run, args.checkpoint or "best")
         data = args.data or config["data"]["dir"]
         return detector, data, args.out or str(Path(args.run) / "eval"), f"checkpoint {detector.prefix}"
-    from export.detector import load_saved_model_detector
+    from webdet.export.detector import load_saved_model_detector
 
     detector = load_saved_model_detector(args.saved_model)
     out = args.out or str(Path(args.saved_model).resolve().parent / "eval")
@@ -51,7 +51,7 @@ def load_detector(args):
 
 
 def run(args) -> int:
-    from training.evaluate import evaluate_detector, format_metrics_table
+    from webdet.training.evaluate import evaluate_detector, format_metrics_table
 
     check_args(args)
     detector, data, out, title = load_detector(args)

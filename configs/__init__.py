@@ -1,0 +1,1 @@
+"""The built-in experiment configs (YAML), installed as package data of `webdet.configs`."""
