@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { chooseBackend } from './backend.js';
 import { CameraError, startCamera, stopCamera } from './camera.js';
 import { drawDetections, sizeOverlay } from './draw.js';
-import { ModelLoadError, loadDetector } from './model.js';
+import { ModelLoadError, load } from './detector.js';
 import { detectOnServer, isCurrentServer, useServer } from './remote.js';
 import { $, listDetections, setRunning, setStatus, showError, showPerf, showStage } from './ui.js';
 
@@ -40,9 +40,9 @@ function clearError() {
   showError('');
 }
 
-async function detectOn(source, width, height) {
+async function detectOn(source) {
   const start = performance.now();
-  const found = await detector.detect(source, width, height, threshold);
+  const found = await detector.detect(source, { scoreThreshold: threshold });
   state.ms = performance.now() - start;
   state.detections = found;
   state.tensors = tf.memory().numTensors;
@@ -58,7 +58,7 @@ async function onFrame() {
     busy = true;
     try {
       sizeOverlay($('overlay'), video.videoWidth, video.videoHeight);
-      const found = await detectOn(video, video.videoWidth, video.videoHeight);
+      const found = await detectOn(video);
       drawDetections($('overlay'), found);
       listDetections(found);
       state.frames += 1;
@@ -113,7 +113,7 @@ async function detectImage(bitmap) {
     return found;
   }
   if (!detector) throw new Error('no model is loaded in this browser; connect to a detection server instead');
-  return detectOn(bitmap, bitmap.width, bitmap.height);
+  return detectOn(bitmap);
 }
 
 async function onImage(file) {
@@ -224,6 +224,11 @@ function readyText() {
   return `Model ready (${modelLabels}). Start the camera or upload an image.${uploads}`;
 }
 
+/** The weights download, then the warm-up run that load() does before it resolves. */
+function showLoading(fraction) {
+  setStatus(fraction < 1 ? `Loading the model… ${Math.round(fraction * 100)}%` : 'Preparing the model…');
+}
+
 async function init() {
   const params = new URLSearchParams(window.location.search);
   $('backend').value = params.get('backend') || 'auto';
@@ -231,7 +236,7 @@ async function init() {
   try {
     await useBackend($('backend').value);
     state.modelUrl = modelBaseUrl();
-    detector = await loadDetector(state.modelUrl);
+    detector = await load(state.modelUrl, { onProgress: showLoading });
   } catch (err) {
     fail(err instanceof ModelLoadError ? `Model not loaded: ${err.message}` : err.message);
     setStatus(state.api ? 'No model loaded in this browser; uploaded images still go to the detection server.'

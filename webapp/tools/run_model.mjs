@@ -7,8 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { postprocess } from '../src/postprocess.js';
-import { toModelInput } from '../src/preprocess.js';
+import { fromGraphModel } from '../src/detector.js';
 import { fileHandler, wasmDir } from './model_files.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -19,8 +18,8 @@ async function main() {
   if (!(await tf.setBackend(job.backend || 'wasm'))) throw new Error(`backend ${job.backend} is not available`);
   await tf.ready();
   const metadata = JSON.parse(fs.readFileSync(path.join(job.model_dir, 'metadata.json'), 'utf8'));
-  const model = await tf.loadGraphModel(fileHandler(job.model_dir));
-  const outputNames = [metadata.outputs.boxes.name, metadata.outputs.scores.name];
+  // The app's own detector module (warm-up, pre/post-processing, tensor hygiene), on tensors instead of pixels.
+  const detector = await fromGraphModel(await tf.loadGraphModel(fileHandler(job.model_dir)), metadata);
   const results = [];
   for (const image of job.images) {
     const pixels = new Uint8Array(fs.readFileSync(image.path));
@@ -28,13 +27,12 @@ async function main() {
     let detections;
     for (let r = 0; r < (job.repeats || 1); r += 1) {
       const start = performance.now();
-      const [boxes, scores] = tf.tidy(() => {
-        const frame = tf.tensor3d(pixels, [image.height, image.width, 3], 'int32');
-        return model.execute(toModelInput(tf, frame, metadata), outputNames);
-      });
-      const [b, s] = await Promise.all([boxes.data(), scores.data()]);
-      tf.dispose([boxes, scores]);
-      detections = postprocess(b, s, metadata, image.width, image.height, job.score_threshold);
+      const frame = tf.tensor3d(pixels, [image.height, image.width, 3], 'int32');
+      try {
+        detections = await detector.detect(frame, { scoreThreshold: job.score_threshold ?? undefined });
+      } finally {
+        frame.dispose();
+      }
       times.push(performance.now() - start);
     }
     results.push({ path: image.path, detections, ms: times });
