@@ -1,15 +1,22 @@
 """The web contract's pre- and post-processing in NumPy (docs/metadata.md), the reference the web app's
 JavaScript is held to: both are tested against tests/fixtures/postprocess_cases.json."""
+import math
+
 import numpy as np
 
 
 def fit_transform(metadata: dict, width: int, height: int) -> tuple[float, float, int, int]:
-    """(scale_y, scale_x, input_h, input_w) from frame pixels to model-input pixels."""
+    """(scale_y, scale_x, input_h, input_w) from frame pixels to model-input pixels.
+
+    Letterbox resizes to round(H*s) x round(W*s), s = min(in_h/H, in_w/W): each axis keeps its own
+    exact scale (resized size / frame size), as the SavedModel's Model Garden preprocessing does.
+    """
     _, in_h, in_w, _ = metadata["input"]["shape"]
     if metadata["input"].get("fit") == "stretch":
         return in_h / height, in_w / width, in_h, in_w
     scale = min(in_h / height, in_w / width)
-    return scale, scale, in_h, in_w
+    new_h, new_w = min(in_h, math.floor(height * scale + 0.5)), min(in_w, math.floor(width * scale + 0.5))
+    return new_h / height, new_w / width, in_h, in_w
 
 
 def iou(a, b) -> float:
@@ -37,13 +44,16 @@ def postprocess(boxes, scores, metadata: dict, frame_width: int, frame_height: i
     scores = np.asarray(scores, np.float64).reshape(len(boxes), -1)
     threshold = metadata["score_threshold"] if score_threshold is None else score_threshold
     limit = int(metadata["max_detections"])
+    sy, sx, in_h, in_w = fit_transform(metadata, frame_width, frame_height)
+    # Clipped to the image inside the letterbox before NMS, as the SavedModel's decoder does.
+    limits = np.array([frame_height * sy / in_h, frame_width * sx / in_w] * 2)
+    boxes = np.clip(boxes, 0.0, limits)
     found = []
     for column, label in enumerate(metadata["labels"]):
         anchors = np.flatnonzero(scores[:, column] >= threshold)
         candidates = [(float(scores[a, column]), int(a), boxes[a].tolist()) for a in anchors]
         found += [(s, a, b, column) for s, a, b in nms(candidates, metadata["iou_threshold"], limit)]
     found = sorted(found, key=lambda d: (-d[0], d[1]))[:limit]
-    sy, sx, in_h, in_w = fit_transform(metadata, frame_width, frame_height)
     result = []
     for score, _, (y0, x0, y1, x1), column in found:
         box = [x0 * in_w / sx, y0 * in_h / sy, x1 * in_w / sx, y1 * in_h / sy]

@@ -2,6 +2,7 @@
 from another directory with nothing of the checkout on the path."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -16,6 +17,7 @@ from web_helpers import ServiceProcess
 def installed(repo_dir, tmp_path_factory):
     """The wheel installed with `pip install --target` (no dependencies: the venv has them)."""
     folder = tmp_path_factory.mktemp("wheel")
+    shutil.rmtree(repo_dir / "build", ignore_errors=True)  # setuptools' build/ would carry deleted modules along
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder / "dist"),
                     str(repo_dir)], check=True, capture_output=True)
     wheel = next((folder / "dist").glob("webdet-*.whl"))

@@ -21,14 +21,20 @@ export function nms(candidates, iouThreshold, limit) {
   return kept;
 }
 
-/** How the frame was fitted into the model input (letterbox: one scale; stretch: one per axis). */
+/**
+ * How the frame was fitted into the model input. Letterbox resizes to round(H*s) x round(W*s) with
+ * s = min(inH/H, inW/W), so each axis has its own exact scale (resized size / frame size), as the
+ * SavedModel's Model Garden preprocessing has; stretch fills the input.
+ */
 export function fitTransform(metadata, frameWidth, frameHeight) {
   const [, inH, inW] = metadata.input.shape;
   if (metadata.input.fit === 'stretch') {
     return { scaleY: inH / frameHeight, scaleX: inW / frameWidth, inH, inW };
   }
   const scale = Math.min(inH / frameHeight, inW / frameWidth);
-  return { scaleY: scale, scaleX: scale, inH, inW };
+  const newH = Math.min(inH, Math.round(frameHeight * scale));
+  const newW = Math.min(inW, Math.round(frameWidth * scale));
+  return { scaleY: newH / frameHeight, scaleX: newW / frameWidth, inH, inW };
 }
 
 /**
@@ -41,19 +47,24 @@ export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, sc
   const k = labels.length;
   const n = scores.length / k;
   const limit = metadata.max_detections;
+  const t = fitTransform(metadata, frameWidth, frameHeight);
+  // Boxes are clipped to the image inside the letterbox before NMS, as the SavedModel's decoder does.
+  const maxY = (frameHeight * t.scaleY) / t.inH;
+  const maxX = (frameWidth * t.scaleX) / t.inW;
+  const clip = (v, hi) => Math.min(Math.max(v, 0), hi);
+  const inImage = (a) => [clip(boxes[a * 4], maxY), clip(boxes[a * 4 + 1], maxX), clip(boxes[a * 4 + 2], maxY),
+    clip(boxes[a * 4 + 3], maxX)];
   let detections = [];
   for (let c = 0; c < k; c += 1) {
     const candidates = [];
     for (let a = 0; a < n; a += 1) {
       const score = scores[a * k + c];
-      if (score >= threshold) candidates.push({ anchor: a, score, box: Array.from(boxes.subarray(a * 4, a * 4 + 4)) });
+      if (score >= threshold) candidates.push({ anchor: a, score, box: inImage(a) });
     }
     for (const d of nms(candidates, metadata.iou_threshold, limit)) detections.push({ ...d, column: c });
   }
   detections.sort((p, q) => q.score - p.score || p.anchor - q.anchor);
   detections = detections.slice(0, limit);
-  const t = fitTransform(metadata, frameWidth, frameHeight);
-  const clip = (v, hi) => Math.min(Math.max(v, 0), hi);
   return detections.map((d) => {
     const [y0, x0, y1, x1] = d.box;
     return {
