@@ -130,7 +130,11 @@ def test_uint8_export_is_smaller_and_reports_its_accuracy_cost(tiny_run, prepare
     assert quantized["quantization"] == "uint8"
     assert quantized["web_model_bytes"] < 0.5 * report["web_model_bytes"]
     assert {"min_iou", "max_score_diff", "passed"} <= quantized["parity"].keys()
-    assert quantized["evaluation"]["AP_change"] is not None
+    # Quantizing the weights to 8 bits costs a little, and the report says how much; measured on this
+    # fixture: AP change -0.006, min IoU 0.97, max score difference 0.03.
+    parity = quantized["parity"]
+    assert abs(quantized["evaluation"]["AP_change"]) < 0.05
+    assert parity["unmatched"] == 0 and parity["min_iou"] > 0.85 and parity["max_score_diff"] < 0.1
     meta = json.loads((tmp_path / "q" / "web_model" / "metadata.json").read_text())
     assert meta["quantization"] == "uint8"
 
