@@ -101,21 +101,27 @@ def compare(reference: list[dict], candidate: list[dict]) -> dict:
 
 def check_parity(saved_model_detector, web_dir: Path, images: list[np.ndarray], score_threshold: float,
                  strict: bool) -> dict:
-    """Every SavedModel detection ≥ threshold must have a web twin at IoU ≥ 0.95 and score ± 0.02.
+    """Every detection ≥ threshold on either side must have a twin on the other at IoU ≥ 0.95 and
+    score ± 0.02: SavedModel → web model, and web model → SavedModel.
 
-    The web side runs with the threshold lowered by the tolerance, so a detection that sits just
-    above the threshold in Python and just below it in the browser counts as a score difference,
+    Twins are looked for down to the threshold minus the tolerance, so a detection that sits just
+    above the threshold on one side and just below it on the other counts as a score difference,
     not as a miss. `strict` (float32 exports) turns a failure into an error; quantized exports
     report their differences.
     """
-    web = run_web_model(web_dir, images, "wasm", score_threshold=max(0.0, score_threshold - SCORE_TOLERANCE))
-    per_image = []
+    low = max(0.0, score_threshold - SCORE_TOLERANCE)
+    web = run_web_model(web_dir, images, "wasm", score_threshold=low)
+    per_image, web_count = [], 0
     for image, result in zip(images, web["results"]):
         h, w = image.shape[:2]
-        reference = to_detections(saved_model_detector(image), saved_model_detector.label_map, w, h, score_threshold)
-        per_image.append(compare(reference, result["detections"]))
+        python_low = to_detections(saved_model_detector(image), saved_model_detector.label_map, w, h, low)
+        python = [d for d in python_low if d["score"] >= score_threshold]
+        browser = [d for d in result["detections"] if d["score"] >= score_threshold]
+        web_count += len(browser)
+        per_image.append(compare(python, result["detections"]))
+        per_image.append({**compare(browser, python_low), "detections": 0})
     summary = {"images": len(images), "backend": web["backend"], "score_threshold": score_threshold,
-               "detections": sum(p["detections"] for p in per_image),
+               "detections": sum(p["detections"] for p in per_image), "web_detections": web_count,
                "unmatched": sum(p["unmatched"] for p in per_image),
                "min_iou": min((p["min_iou"] for p in per_image), default=1.0),
                "max_score_diff": max((p["max_score_diff"] for p in per_image), default=0.0),

@@ -167,3 +167,23 @@ def test_export_refuses_data_with_other_classes(tiny_run, tmp_path, capsys):
     assert main(["export", "--run", str(tiny_run), "--out", str(tmp_path / "o"), "--data", str(data)]) == 2
     err = capsys.readouterr().err
     assert "differ from the run's" in err and "kangaroo" in err and not (tmp_path / "o").exists()
+
+
+def test_parity_is_symmetric_a_web_detection_without_a_python_twin_fails(exported_dir, prepared_dir):
+    """Parity counts both ways: a SavedModel that finds nothing cannot agree with a web model that finds boxes."""
+    from webdet.export.parity import check_parity, read_test_split
+    from webdet.export.detector import load_saved_model_detector
+
+    real = load_saved_model_detector(exported_dir / "saved_model")
+
+    class FindsNothing:
+        label_map = real.label_map
+
+        def __call__(self, image):
+            return {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "classes": np.zeros(0, np.int64)}
+
+    images = [item["image"] for item in read_test_split(prepared_dir)[:4]]
+    honest = check_parity(real, exported_dir / "web_model", images, 0.3, strict=False)
+    assert honest["passed"] and honest["web_detections"] == honest["detections"] > 0
+    blind = check_parity(FindsNothing(), exported_dir / "web_model", images, 0.3, strict=False)
+    assert not blind["passed"] and blind["unmatched"] == honest["web_detections"]

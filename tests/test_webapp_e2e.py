@@ -17,32 +17,44 @@ def box_iou(a, b):
 
 @pytest.fixture(scope="module")
 def scene(exported_dir, prepared_dir, tmp_path_factory):
-    """A test image the exported model gets right, with its ground truth and the Python detections."""
+    """The test image the exported model gets right most confidently, with its ground truth and the
+    Python detections.
+
+    The fake camera delivers the frame through YUV 4:2:0, which moves scores a little, so the scene
+    must stay right through that conversion, with no wrong box within 0.1 below the threshold and its
+    weakest right box well above it; of those, the most confident one is used.
+    """
     from webdet.data_prep.tfrecords import data_files, iter_examples
     from webdet.export.detector import load_detector
 
     detector = load_detector(exported_dir)
+    threshold = detector.score_threshold
 
-    def fully_right(image, gt, threshold=None):
-        found = detector.detect(image, threshold)
+    def fully_right(image, gt, at=None):
+        found = detector.detect(image, at)
         correct = [d for d in found if any(n == d["label"] and box_iou(d["box"], g) > 0.5 for n, g in gt)]
         return found if len(found) == len(gt) == len(correct) else None
 
+    best = None
     for example in iter_examples(data_files(prepared_dir, "test")):
         image = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
         h, w = image.shape[:2]
         gt = [(name, [b[1] * w, b[0] * h, b[3] * w, b[2] * h]) for name, b in zip(example["class_names"], example["boxes"])]
-        found = fully_right(image, gt)
-        # The fake camera delivers the frame through YUV 4:2:0, which shifts scores a little: only a scene
-        # that stays right through that conversion, with no wrong box within 0.1 below the threshold,
-        # can be held to "every box on the right object" in the browser.
-        threshold = detector.score_threshold - 0.1
-        if gt and found and fully_right(image, gt, threshold) and fully_right(yuv420_round_trip(image), gt, threshold):
-            folder = tmp_path_factory.mktemp("scene")
-            Image.fromarray(image).save(folder / "scene.png")
-            return {"image": image, "png": folder / "scene.png", "gt": gt, "python": found,
-                    "y4m": write_y4m(folder / "scene.y4m", image)}
-    pytest.fail("the tiny model got no synthetic test image fully right")
+        camera = yuv420_round_trip(image)
+        found, seen = fully_right(image, gt), fully_right(camera, gt)
+        if not (gt and found and seen and fully_right(image, gt, threshold - 0.1)
+                and fully_right(camera, gt, threshold - 0.1)):
+            continue
+        margin = min(d["score"] for d in seen + found)
+        if best is None or margin > best[0]:
+            best = (margin, image, gt, found)
+    if best is None or best[0] < threshold + 0.05:
+        pytest.fail(f"the tiny model got no synthetic test image right with a margin (best {best and best[0]})")
+    _, image, gt, found = best
+    folder = tmp_path_factory.mktemp("scene")
+    Image.fromarray(image).save(folder / "scene.png")
+    return {"image": image, "png": folder / "scene.png", "gt": gt, "python": found,
+            "y4m": write_y4m(folder / "scene.y4m", image)}
 
 
 @pytest.fixture(scope="module")
