@@ -4,15 +4,8 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-
 from web_helpers import ARTIFACTS, RunningServer, drive, write_y4m, yuv420_round_trip
-
-
-def box_iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union else 0.0
+from webdet.export.parity import box_iou
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,18 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
-
-from web_helpers import ARTIFACTS, DRIVER, REPO, ServiceProcess, StaticSite, drive, free_port
+from web_helpers import (
+    ARTIFACTS,
+    DRIVER,
+    REPO,
+    ServiceProcess,
+    StaticSite,
+    drive,
+    free_port,
+)
+from webdet.export.parity import box_iou
 
 LONG_SIDE = 1280
-
-
-def box_iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union else 0.0
 
 
 @pytest.fixture(scope="module")

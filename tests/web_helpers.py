@@ -101,28 +101,23 @@ class RunningServer:
         self.thread.join(30)
 
 
-class ServiceProcess:
-    """`webdet serve EXPORT --port P …` as a real process; its console output is kept for inspection."""
+class LoggedProcess:
+    """A child process whose console output goes to a log file kept for inspection."""
 
-    def __init__(self, export_dir, *args, ready_timeout: float = 300, wait_ready: bool = True, cwd=REPO, env=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.args = [sys.executable, "-m", "webdet.cli", "serve", str(export_dir), "--port", str(self.port), *args]
-        self.ready_timeout, self.wait_ready = ready_timeout, wait_ready
-        self.cwd, self.env = cwd, env
-        self.log = tempfile.NamedTemporaryFile(prefix="webdet-serve-", suffix=".log", delete=False)
+    stop_signal = signal.SIGTERM
+
+    def __init__(self, args, prefix: str, cwd=REPO, env=None):
+        self.args, self.cwd, self.env = args, cwd, env
+        self.log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
         self.process = None
 
-    def start(self):
+    def spawn(self):
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.cwd,
                                         env=self.env)
-        if self.wait_ready:
-            wait_for(self.url + "api/status", self.ready_timeout, process=self.process)
-        return self
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(self.stop_signal)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
@@ -139,19 +134,36 @@ class ServiceProcess:
         self.stop()
 
 
-class WorkerProcess:
+class ServiceProcess(LoggedProcess):
+    """`webdet serve EXPORT --port P …` as a real process, stopped with Ctrl+C as a person would."""
+
+    stop_signal = signal.SIGINT
+
+    def __init__(self, export_dir, *args, ready_timeout: float = 300, wait_ready: bool = True, cwd=REPO, env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        super().__init__([sys.executable, "-m", "webdet.cli", "serve", str(export_dir), "--port", str(self.port),
+                          *args], "webdet-serve-", cwd, env)
+        self.ready_timeout, self.wait_ready = ready_timeout, wait_ready
+
+    def start(self):
+        self.spawn()
+        if self.wait_ready:
+            wait_for(self.url + "api/status", self.ready_timeout, process=self.process)
+        return self
+
+
+class WorkerProcess(LoggedProcess):
     """`webdet worker --queue URL EXPORT` as a real process, ready once it says so."""
 
     def __init__(self, export_dir, queue_url: str, name: str):
         self.name = name
-        self.args = [sys.executable, "-m", "webdet.cli", "worker", str(export_dir), "--queue", queue_url,
-                     "--name", name]
-        self.log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
-        self.process = None
+        super().__init__([sys.executable, "-m", "webdet.cli", "worker", str(export_dir), "--queue", queue_url,
+                          "--name", name], f"{name}-")
 
     def start(self, timeout: float = 300):
         offset = len(self.log_text())
-        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        self.spawn()
         deadline = time.time() + timeout
         while "ready on" not in self.log_text()[offset:]:
             if self.process.poll() is not None or time.time() > deadline:
@@ -162,24 +174,6 @@ class WorkerProcess:
     def kill(self):
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
-
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log_text(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 class StaticSite:
