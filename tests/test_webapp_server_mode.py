@@ -31,16 +31,33 @@ def scene(exported_dir, prepared_dir, tmp_path_factory):
     from webdet.export.detector import load_detector
 
     detector = load_detector(exported_dir)
-    for example in iter_examples(data_files(prepared_dir, "test")):
-        image = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
-        h, w = image.shape[:2]
-        gt = [(name, [b[1] * w, b[0] * h, b[3] * w, b[2] * h]) for name, b in zip(example["class_names"], example["boxes"])]
-        found = detector.detect(image)
+
+    def fully_right(pixels, gt):
+        found = detector.detect(pixels)
         correct = [d for d in found if any(n == d["label"] and box_iou(d["box"], g) > 0.5 for n, g in gt)]
-        if gt and len(found) == len(gt) and len(correct) == len(found):
-            break
-    else:
-        pytest.fail("the tiny model got no synthetic test image fully right")
+        return found if len(found) == len(gt) == len(correct) else None
+
+    def as_browser_sends(pixels):  # the app re-encodes the upload as JPEG (quality 0.9) before sending it
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, "JPEG", quality=90)
+        return np.asarray(Image.open(out).convert("RGB"))
+
+    # The most confident scene that stays right through the browser's JPEG re-encoding: a box scoring
+    # just above the threshold can fall below it on the way (seen: 0.305 in Python, nothing drawn).
+    best = None
+    for example in iter_examples(data_files(prepared_dir, "test")):
+        pixels = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
+        ph, pw = pixels.shape[:2]
+        truth = [(n, [b[1] * pw, b[0] * ph, b[3] * pw, b[2] * ph]) for n, b in zip(example["class_names"], example["boxes"])]
+        here, sent = fully_right(pixels, truth), fully_right(as_browser_sends(pixels), truth)
+        if truth and here and sent:
+            margin = min(d["score"] for d in here + sent)
+            if best is None or margin > best[0]:
+                best = (margin, pixels, truth, here)
+    if best is None or best[0] < detector.score_threshold + 0.05:
+        pytest.fail(f"the tiny model got no synthetic test image right with a margin (best {best and best[0]})")
+    _, image, gt, found = best
+    h, w = image.shape[:2]
     folder = tmp_path_factory.mktemp("server-scene")
     Image.fromarray(image).save(folder / "scene.png")
     k = LONG_SIDE * 3 // 2 // max(w, h) + 1  # long side well past 1280
