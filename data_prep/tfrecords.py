@@ -26,7 +26,7 @@ def make_example(record, encoded: bytes, source_id: int, label_ids: dict[str, in
         "image/encoded": _bytes([encoded]),
         "image/format": _bytes([b"jpeg"]),
         "image/filename": _bytes([record.filename.encode("utf-8")]),
-        # Model Garden's COCO evaluator needs numeric source ids.
+        # A numeric id per image, as COCO-style evaluators (Model Garden's among them) expect.
         "image/source_id": _bytes([str(source_id).encode()]),
         "image/height": _ints([record.height]),
         "image/width": _ints([record.width]),

@@ -230,11 +230,19 @@ def test_checkpoint_and_exported_model_agree_through_the_cli(tiny_run, exported_
     assert main(["evaluate", "--run", str(tiny_run), "--out", str(tmp_path / "ckpt")]) == 0
     printed = capsys.readouterr().out
     assert "AP50" in printed and "ms per image" in printed
+    lines = printed.splitlines()
+    first = lines[next(i for i, line in enumerate(lines) if line.split() == list(STAT_NAMES[:6])) + 1].split()
+    second = lines[next(i for i, line in enumerate(lines) if line.split() == list(STAT_NAMES[6:])) + 1].split()
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    recorded = tuple(f"{summary[k]:.3f}" for k in ("best_AP", "best_AP50", "best_AR100"))
+    assert (first[0], first[1], second[2]) == recorded, "`webdet evaluate --run` prints what training recorded"
     assert main(["evaluate", "--saved-model", str(exported_dir / "saved_model"), "--data", str(prepared_dir),
                  "--out", str(tmp_path / "saved")]) == 0
     checkpoint = json.loads((tmp_path / "ckpt" / "metrics.json").read_text())
     exported = json.loads((tmp_path / "saved" / "metrics.json").read_text())
     assert checkpoint["detections"] > 0 and checkpoint["images"] == exported["images"]
+    assert (checkpoint["AP"], checkpoint["AP50"], checkpoint["AR100"]) == \
+        (summary["best_AP"], summary["best_AP50"], summary["best_AR100"])
     assert checkpoint["evaluated"].startswith("checkpoint ") and exported["evaluated"].startswith("SavedModel ")
     assert abs(checkpoint["AP"] - exported["AP"]) <= 0.005
     assert abs(checkpoint["AP50"] - exported["AP50"]) <= 0.005

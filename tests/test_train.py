@@ -10,6 +10,9 @@ import tensorflow as tf
 
 from webdet.training import init_checkpoint
 from webdet.training.config import apply_overrides, load_config, read_run_config
+from webdet.training.detector import load_checkpoint_detector
+from webdet.training.evaluate import evaluate_detector
+from webdet.training.history import read_history
 from webdet.training.model import build_model
 from webdet.training.train import Trainer, train
 from webdet.cli import main
@@ -40,7 +43,7 @@ def test_tiny_run_writes_what_evaluate_and_export_need(tiny_run):
     assert summary["status"] == "completed" and summary["steps"] == TINY_RUN_STEPS
 
 
-def test_live_evaluation_comes_from_the_coco_evaluator_and_the_model_learns(tiny_run):
+def test_live_evaluation_is_recorded_and_the_model_learns(tiny_run):
     with open(tiny_run / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     evals = [r for r in rows if r["AP"]]
@@ -53,6 +56,18 @@ def test_live_evaluation_comes_from_the_coco_evaluator_and_the_model_learns(tiny
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), "the loss should fall"
     best = json.loads((tiny_run / "summary.json").read_text())["best_AP50"]
     assert best > 0.3, f"the tiny model should find the synthetic shapes (AP50 {best})"
+
+
+def test_the_best_checkpoint_scores_in_webdet_evaluate_what_training_recorded(tiny_run, prepared_dir, tmp_path):
+    """One evaluator: the live numbers of the best checkpoint are `webdet evaluate --run`'s, exactly."""
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    detector = load_checkpoint_detector(tiny_run, "best")
+    assert detector.prefix.endswith(f"ckpt-{summary['best_step']}")
+    metrics = evaluate_detector(detector, prepared_dir, tmp_path / "eval")
+    recorded = next(r for r in read_history(tiny_run / "history.csv") if r["step"] == summary["best_step"])
+    for key in ("AP", "AP50", "AR100"):
+        assert summary[f"best_{key}"] == recorded[key] == metrics[key], key
+    assert metrics["AP"] > 0
 
 
 def test_interrupted_run_resumes_with_step_count_and_optimizer_state(prepared_dir, tmp_path, monkeypatch):

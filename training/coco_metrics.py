@@ -1,9 +1,11 @@
 """COCO detection metrics from plain arrays, computed by pycocotools.
 
-`webdet evaluate` and the live evaluation during training both call `compute_coco_metrics`, so every
-number the project reports has COCO's own definition: 101-point interpolated AP averaged over IoU
-0.50:0.95, small/medium/large by box area, AR at 1/10/100 detections per image. Where COCO leaves a
-number undefined (no ground truth of that kind) it is None (JSON null), never a made-up 0.
+`webdet evaluate` and the live evaluation during training both score through `run_cocoeval` and
+`metrics_from_cocoeval` (by way of `webdet.training.evaluate.score_detector`), the export's web-model
+check through `compute_coco_metrics`, so every number the project reports has COCO's own definition:
+101-point interpolated AP averaged over IoU 0.50:0.95, small/medium/large by box area, AR at 1/10/100
+detections per image. Where COCO leaves a number undefined (no ground truth of that kind) it is None
+(JSON null), never a made-up 0.
 """
 import contextlib
 import io

@@ -1,6 +1,10 @@
-"""A trained checkpoint as a detector: uint8 image in, OD API-style detections out.
+"""A detection model as a detector: uint8 image in, OD API-style detections out.
 
-Evaluate and export call this, so a checkpoint and the model exported from it see images the same way.
+`ModelDetector` wraps a model that is already built (the one training holds in memory);
+`CheckpointDetector` builds the model, reads a checkpoint into it and is then the same detector.
+Training's live evaluation, `webdet evaluate` and export all call through here, so a checkpoint and
+the model exported from it see images the same way, and a checkpoint scores the same AP wherever
+it is evaluated.
 """
 from pathlib import Path
 
@@ -28,21 +32,35 @@ def find_checkpoint(run_dir, checkpoint: str = "best") -> str:
     return checkpoint
 
 
-class CheckpointDetector:
-    """Callable detector over one run's model; `label_map` maps ids (from 1) to names."""
+class ModelDetector:
+    """Callable detector over a built model of one run's config; `label_map` maps ids (from 1) to names.
 
-    def __init__(self, config: dict, prefix: str):
+    The model is used as it is, weights included, so training can score the weights it is holding
+    right now. Its inference function is traced once for any image size. A model built under a
+    `tf.distribute` strategy works too: calling it outside `strategy.run` reads the variables'
+    primary copies, which inference needs and nothing more.
+    """
+
+    def __init__(self, model: tf.keras.Model, config: dict, prefix: str | None = None):
         self.config = config
         self.prefix = prefix
         self.label_map = {int(k): v for k, v in config["data"]["labels"].items()}
-        self.model = build_model(config, len(self.label_map))
-        tf.train.Checkpoint(model=self.model).read(prefix).expect_partial()
-        self.detect_fn = make_detect_fn(self.model, int(config["model"]["input_size"]))
+        self.model = model
+        self.detect_fn = make_detect_fn(model, int(config["model"]["input_size"]))
 
     def __call__(self, image: np.ndarray) -> dict:
         out = self.detect_fn(tf.convert_to_tensor(image, tf.uint8))
         return {"boxes": out["detection_boxes"].numpy(), "scores": out["detection_scores"].numpy(),
                 "classes": out["detection_classes"].numpy().astype(np.int64)}
+
+
+class CheckpointDetector(ModelDetector):
+    """The run's model with the weights of checkpoint `prefix`, as a `ModelDetector`."""
+
+    def __init__(self, config: dict, prefix: str):
+        model = build_model(config, len(config["data"]["labels"]))
+        tf.train.Checkpoint(model=model).read(prefix).expect_partial()
+        super().__init__(model, config, prefix)
 
 
 def load_checkpoint_detector(run_dir, checkpoint: str = "best") -> CheckpointDetector:

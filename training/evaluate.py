@@ -21,6 +21,9 @@ from webdet.training import eval_plots
 from webdet.training.coco_metrics import STAT_NAMES, metrics_from_cocoeval, run_cocoeval
 from webdet.errors import WebdetError
 
+# COCO scores every detection the model returns (its detection generator already drops those below
+# `eval.score_threshold`); `webdet evaluate --score-threshold` and training's live evaluation default to this.
+SCORE_THRESHOLD = 0.0
 # Pictures (confusion matrix, samples) show detections a user would see: the web app's default threshold.
 PLOT_SCORE_THRESHOLD = 0.3
 PER_CLASS_COLUMNS = ("class", "id", "ground_truth", "detections", "AP", "AP50", "AP75", "AR100")
@@ -151,9 +154,36 @@ def write_plots(evaluator, items, labels: dict, confusion: dict, out_dir: Path) 
     return written + ["samples.png"]
 
 
-def evaluate_detector(detector, data_dir, out_dir, *, max_images=None, score_threshold=0.0, title=None,
-                      plot_score_threshold=PLOT_SCORE_THRESHOLD) -> dict:
-    """Score a detector on the test split of `data_dir` and write the report to `out_dir`.
+def score_detector(detector, data_dir, *, max_images=None, score_threshold=SCORE_THRESHOLD) -> dict:
+    """COCO metrics of a detector on the test split of `data_dir`, writing nothing.
+
+    This is the scoring `evaluate_detector` reports and training's live evaluation records, so a
+    checkpoint has one AP wherever it is read: the 12 COCO numbers, per class, images, boxes,
+    detections, ms per image at batch 1, and what was scored. Detections below `score_threshold`
+    are dropped before COCO scores them (0: all are scored).
+    """
+    return _score(detector, Path(data_dir), max_images, score_threshold)[0]
+
+
+def _score(detector, data_dir: Path, max_images, score_threshold) -> tuple[dict, object, list, dict]:
+    """(metrics, the evaluated COCOeval, the per-image items, the label map) for `score_detector`."""
+    labels = check_label_maps(data_dir, detector)
+    items, seconds = run_detector(detector, data_dir, labels, max_images)
+    for item in items:
+        item["pred"] = above(item["pred"], score_threshold)
+    gts, preds = [it["gt"] for it in items], [it["pred"] for it in items]
+    evaluator = run_cocoeval(gts, preds, labels)
+    metrics = {**metrics_from_cocoeval(evaluator, gts, preds, labels),
+               "ms_per_image": round(1000 * float(np.median(seconds)), 2),
+               "ms_per_image_mean": round(1000 * float(np.mean(seconds)), 2),
+               "model": model_name(detector), "data": str(data_dir.resolve()), "split": "test",
+               "max_images": max_images, "score_threshold": score_threshold}
+    return metrics, evaluator, items, labels
+
+
+def evaluate_detector(detector, data_dir, out_dir, *, max_images=None, score_threshold=SCORE_THRESHOLD,
+                      title=None, plot_score_threshold=PLOT_SCORE_THRESHOLD) -> dict:
+    """Score a detector on the test split of `data_dir` (`score_detector`) and write the report to `out_dir`.
 
     Writes metrics.json (12 COCO numbers, per class, images, ms per image at batch 1, what was
     evaluated, the confusion counts), per_class.csv, pr_curve.png, confusion.png (more than one class) and samples.png.
@@ -161,19 +191,9 @@ def evaluate_detector(detector, data_dir, out_dir, *, max_images=None, score_thr
     the pictures show those at or above max(score_threshold, plot_score_threshold).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    labels = check_label_maps(data_dir, detector)
-    items, seconds = run_detector(detector, data_dir, labels, max_images)
-    for item in items:
-        item["pred"] = above(item["pred"], score_threshold)
-    gts, preds = [it["gt"] for it in items], [it["pred"] for it in items]
-    evaluator = run_cocoeval(gts, preds, labels)
+    scored, evaluator, items, labels = _score(detector, data_dir, max_images, score_threshold)
     plot_threshold = max(score_threshold, plot_score_threshold)
-    metrics = {**metrics_from_cocoeval(evaluator, gts, preds, labels),
-               "ms_per_image": round(1000 * float(np.median(seconds)), 2),
-               "ms_per_image_mean": round(1000 * float(np.mean(seconds)), 2),
-               "evaluated": title or model_name(detector), "model": model_name(detector),
-               "data": str(data_dir.resolve()), "split": "test", "max_images": max_images,
-               "score_threshold": score_threshold, "plot_score_threshold": plot_threshold,
+    metrics = {**scored, "evaluated": title or model_name(detector), "plot_score_threshold": plot_threshold,
                "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     metrics["confusion"] = confusion_summary(items, labels, plot_threshold)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,6 @@
 come from `official.vision`, so nothing here re-implements the network, the anchor labeler or the loss."""
 import math
 
-from official.core import config_definitions as cfg
 from official.modeling import optimization
 from official.vision.configs import backbones, common, decoders
 from official.vision.configs import retinanet as rcfg
@@ -39,18 +38,18 @@ def model_config(config: dict, num_classes: int) -> rcfg.RetinaNet:
     )
 
 
-def data_config(pattern: str, batch_size: int, training: bool, augment: dict, seed: int) -> rcfg.DataConfig:
-    """Model Garden's TFRecord reader, OD API decoder and RetinaNet parser for one split."""
+def train_data_config(pattern: str, batch_size: int, augment: dict, seed: int) -> rcfg.DataConfig:
+    """Model Garden's TFRecord reader, OD API decoder and RetinaNet parser (with augmentation) for the
+    train split. The test split is read by webdet's evaluation (`webdet.training.evaluate`), not here."""
     parser = rcfg.Parser(
-        aug_rand_hflip=bool(augment.get("hflip")) if training else False,
-        aug_scale_min=float(augment.get("scale_min", 1.0)) if training else 1.0,
-        aug_scale_max=float(augment.get("scale_max", 1.0)) if training else 1.0,
+        aug_rand_hflip=bool(augment.get("hflip")),
+        aug_scale_min=float(augment.get("scale_min", 1.0)),
+        aug_scale_max=float(augment.get("scale_max", 1.0)),
     )
     return rcfg.DataConfig(
-        input_path=pattern, global_batch_size=batch_size, is_training=training, dtype="float32",
-        parser=parser, shuffle_buffer_size=1000 if training else 1, drop_remainder=training,
-        cycle_length=2, deterministic=not training, seed=seed,
-        decoder=common.DataDecoder(type="simple_decoder"),
+        input_path=pattern, global_batch_size=batch_size, is_training=True, dtype="float32",
+        parser=parser, shuffle_buffer_size=1000, drop_remainder=True, cycle_length=2, deterministic=False,
+        seed=seed, decoder=common.DataDecoder(type="simple_decoder"),
     )
 
 
@@ -74,18 +73,14 @@ def schedule(config: dict, total_steps: int) -> optimization.OptimizationConfig:
 
 
 def task_config(config: dict, data_dir, num_classes: int, total_steps: int = 1) -> rcfg.RetinaNetTask:
-    """The whole RetinaNetTask: model, train/test inputs and losses."""
+    """The RetinaNetTask training uses: model, train inputs and losses (evaluation is webdet's own)."""
     t = config["train"]
     weight_decay = float(t["weight_decay"]) if t["optimizer"] == "sgd" else 0.0
     return rcfg.RetinaNetTask(
         model=model_config(config, num_classes),
-        train_data=data_config(f"{data_dir}/train-*.tfrecord", int(t["batch_size"]), True, t["augment"],
-                               int(t["seed"])),
-        validation_data=data_config(f"{data_dir}/test-*.tfrecord", int(t["batch_size"]), False, {},
-                                    int(t["seed"])),
+        train_data=train_data_config(f"{data_dir}/train-*.tfrecord", int(t["batch_size"]), t["augment"],
+                                     int(t["seed"])),
         losses=rcfg.Losses(l2_weight_decay=weight_decay),
-        per_category_metrics=num_classes > 1,
-        use_coco_metrics=True,
     )
 
 

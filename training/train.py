@@ -1,10 +1,10 @@
 """`webdet train`: fine-tune (or train from scratch) the detector on a prepared `data/` folder.
 
-Model, inputs, loss and COCO evaluation are Model Garden's RetinaNet task; this module owns the run:
-the resolved config, checkpoints and resume, progress, live evaluation, early stopping and the plots.
+Model, inputs and loss are Model Garden's RetinaNet task; this module owns the run: the resolved
+config, checkpoints and resume, progress, live evaluation, early stopping and the plots. Live
+evaluation is `webdet evaluate`'s own scoring (`score_detector` over a `ModelDetector` of the model in
+memory), so the AP recorded for a checkpoint is the AP `webdet evaluate --run` reports for it.
 """
-import contextlib
-import io
 import json
 import math
 import shutil
@@ -18,6 +18,8 @@ from tqdm import tqdm
 from webdet.data_prep.label_map import read_label_map
 from webdet.training import experiment, init_checkpoint
 from webdet.training.config import read_run_config, save_config, validate
+from webdet.training.detector import ModelDetector
+from webdet.training.evaluate import SCORE_THRESHOLD, score_detector
 from webdet.training.history import History, plot_history
 from webdet.training.model import build_task
 from webdet.training.strategy import make_strategy
@@ -82,11 +84,6 @@ def resolve_run(config: dict, data: DataInfo, run_dir: Path, log) -> dict:
     return config
 
 
-def _merge_replicas(strategy, value):
-    parts = strategy.experimental_local_results(value)
-    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
-
-
 class Trainer:
     """Holds the task, model, optimizer and checkpoints of one run."""
 
@@ -105,6 +102,7 @@ class Trainer:
         self.best = tf.train.CheckpointManager(self.checkpoint, str(run_dir / "checkpoints" / "best"),
                                                max_to_keep=1)
         self._train_fn = None
+        self._detector = None
 
     @property
     def step(self) -> int:
@@ -144,27 +142,17 @@ class Trainer:
         return {m.name: float(m.result()) for m in self.train_metrics}
 
     def evaluate(self) -> dict:
-        """COCO metrics on the test split through Model Garden's COCO evaluator (pycocotools)."""
-        strategy = self.strategy
-        metrics = self.task.build_metrics(training=False)
-        dataset = strategy.distribute_datasets_from_function(
-            lambda ctx: self.task.build_inputs(self.task_config.validation_data, ctx))
+        """COCO metrics of the current weights on the test split, as `webdet evaluate --run` computes them.
 
-        @tf.function
-        def step(inputs):
-            return strategy.run(lambda x: self.task.validation_step(x, self.model, metrics=metrics), args=(inputs,))
-
-        state = None
-        for inputs in dataset:
-            logs = step(inputs)
-            name = self.task.coco_metric.name
-            merged = tf.nest.map_structure(lambda v: _merge_replicas(strategy, v), logs[name])
-            state = self.task.aggregate_logs(state, {name: merged})
-        if state is None:
+        The same detector (one image at a time, boxes back in original-image pixels) and the same
+        pycocotools scoring at the same score threshold, so the AP recorded here for a checkpoint is
+        the AP `webdet evaluate` reports for it. Empty when the test split has no images.
+        """
+        if not self.config["data"].get("test_images"):
             return {}
-        with contextlib.redirect_stdout(io.StringIO()):
-            results = self.task.reduce_aggregated_logs(state)
-        return {k: float(v) for k, v in results.items()}
+        if self._detector is None:
+            self._detector = ModelDetector(self.model, self.config)
+        return score_detector(self._detector, self.config["data"]["dir"], score_threshold=SCORE_THRESHOLD)
 
     def save(self) -> str:
         return self.last.save(checkpoint_number=self.step)
@@ -235,15 +223,16 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
             if trainer.step % eval_every == 0 or trainer.step >= total:
                 trainer.save()
                 metrics = trainer.evaluate()
-                row.update(AP=metrics.get("AP"), AP50=metrics.get("AP50"), AR100=metrics.get("ARmax100"))
+                row.update(AP=metrics.get("AP"), AP50=metrics.get("AP50"), AR100=metrics.get("AR100"))
                 improved = row["AP"] is not None and row["AP"] > best_ap
                 if improved:
                     best_ap, stale = row["AP"], 0
                     trainer.best.save(checkpoint_number=trainer.step)
                 else:
                     stale += 1
-                (bar.write if progress else log)(f"step {trainer.step}: AP {row['AP']:.3f}  AP50 {row['AP50']:.3f}  "
-                          f"AR100 {row['AR100']:.3f}{'  (best)' if improved else ''}")
+                (bar.write if progress else log)(f"step {trainer.step}: AP {_number(row['AP'])}  AP50 "
+                                                 f"{_number(row['AP50'])}  AR100 {_number(row['AR100'])}"
+                                                 f"{'  (best)' if improved else ''}")
                 history.log(row)
                 if patience and stale >= int(patience):
                     bar.write(f"Early stop: no AP improvement in {stale} evaluations (patience {patience})")
@@ -259,6 +248,11 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
     finally:
         bar.close()
     return _summary(trainer, history, start_step, time.time() - started, batch, stopped)
+
+
+def _number(value) -> str:
+    """A metric for the progress line; n/a where COCO leaves it undefined (no ground truth)."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _evaluations_since_best(history: History) -> int:
