@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from webdet.data_prep.label_map import read_label_map
-from webdet.export import parity as parity_check, web_model
+from webdet.export import calibration, parity as parity_check, web_model
 from webdet.export.detector import load_saved_model_detector
 from webdet.export.graphs import DetectionModule
 from webdet.export.metadata import build_metadata, evaluation_from_run, write_metadata
@@ -18,12 +18,11 @@ from webdet.training.detector import find_checkpoint
 from webdet.training.model import build_model
 from webdet.errors import WebdetError
 
-PARITY_IMAGES = 6
-SYNTHETIC_SIZE = (240, 320)  # height, width: a landscape frame, so the letterbox padding is exercised
 
 
 def resolve_data_dir(data_dir, config: dict):
-    """The data folder for parity images: --data, else the run's own data if it is still there."""
+    """The prepared data whose test split calibrates and checks the export: --data (same classes as
+    the run), else the run's own data if it is still there, else None."""
     if data_dir:
         label_map = Path(data_dir, "label_map.pbtxt")
         if not label_map.is_file():
@@ -32,20 +31,11 @@ def resolve_data_dir(data_dir, config: dict):
         if read_label_map(label_map) != model_labels:
             raise WebdetError(f"{label_map}: classes {sorted(read_label_map(label_map).items())} differ from "
                               f"the run's {sorted(model_labels.items())}")
+        if not parity_check.has_test_split(data_dir):
+            raise WebdetError(f"--data {data_dir}: no test split (test-*.tfrecord); run `webdet prepare` again")
         return Path(data_dir)
     own = config.get("data", {}).get("dir")
     return Path(own) if own and parity_check.has_test_split(own) else None
-
-
-def sample_images(data_dir, count: int, seed: int = 0) -> list[np.ndarray]:
-    """Test-split images when a data folder is given, else synthetic scenes."""
-    if data_dir and parity_check.has_test_split(data_dir):
-        return [item["image"] for item in parity_check.read_test_split(data_dir)[:count]]
-    from webdet.data_prep.synth import make_image
-
-    rng = np.random.default_rng(seed)
-    height, width = SYNTHETIC_SIZE
-    return [np.asarray(make_image(rng, width, height)[0]) for _ in range(count)]
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -88,45 +78,47 @@ def load_run_model(run_dir: Path, config: dict, checkpoint: str):
 
 def export_run(run_dir, out_dir, *, checkpoint="best", quantize=None, data_dir=None, overwrite=False,
                parity=True, log=print) -> dict:
-    """Export one checkpoint of a run; returns the report (also written as `export_report.json`)."""
+    """Export one checkpoint of a run; returns the report (also written as `export_report.json`).
+
+    On the run's test split (or --data's) the export measures the SavedModel, calibrates the
+    default score threshold and, with `parity`, proves the web model gives the same detections.
+    """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     started = time.time()
     if quantize not in web_model.QUANTIZATION:
         raise WebdetError(f"--quantize {quantize}: choose uint8, float16 or none")
     config = read_run_config(run_dir)
+    configured = calibration.configured_threshold(config["export"].get("score_threshold", calibration.AUTO))
     model, prefix = load_run_model(run_dir, config, checkpoint)
-    evaluate_on = resolve_data_dir(data_dir, config) if data_dir else None
-    parity_data = evaluate_on or resolve_data_dir(None, config)
+    data = resolve_data_dir(data_dir, config)
+    if data is None and parity:
+        raise WebdetError(f"{run_dir}: the run's test images ({config.get('data', {}).get('dir')}) are gone, and "
+                          "parity needs them; pass --data DIR (prepared, same classes) or --no-parity")
     prepare_out_dir(out_dir, overwrite)
     log(f"Exporting {prefix}")
     saved = save_saved_model(model, config, out_dir, run_dir / "label_map.pbtxt")
     web_dir = out_dir / "web_model"
     facts = web_model.convert(model, config, web_dir, quantize)
-    quantization = quantize or "none"
-    metadata = build_metadata(config, out_dir.name, facts["num_anchors"], quantization,
-                              evaluation_from_run(run_dir, config, checkpoint))
-    write_metadata(web_dir / "metadata.json", metadata)
     shutil.copy(run_dir / "label_map.pbtxt", out_dir / "label_map.pbtxt")
     detector = load_saved_model_detector(saved)
-    shards = facts["shards"]
+    quantization = quantize or "none"
     report = {"run": str(run_dir), "checkpoint": prefix, "quantization": quantization,
               "saved_model_bytes": _size(saved), "web_model_bytes": _size(web_dir),
-              "shards": shards, "shard_count": len(shards),
-              "max_shard_bytes": max((web_dir / s).stat().st_size for s in shards),
+              "shards": facts["shards"], "shard_count": len(facts["shards"]),
+              "max_shard_bytes": max((web_dir / s).stat().st_size for s in facts["shards"]),
               "num_anchors": facts["num_anchors"], "graph_ops": facts["ops"],
               "graph_fixes": {k: facts[k] for k in ("shared_batch_norms_unfolded", "residual_adds_protected")}}
-    if parity:
-        images = sample_images(parity_data, PARITY_IMAGES)
-        report["parity"] = parity_check.check_parity(detector, web_dir, images, metadata["score_threshold"],
-                                                     strict=quantization == "none")
-        report["parity"]["images_from"] = f"{parity_data} (test split)" if parity_data else "synthetic"
-        p = report["parity"]
-        log(f"Parity ({p['backend']}, {p['images']} images, {p['detections']} detections): min IoU "
-            f"{p['min_iou']}, max score difference {p['max_score_diff']} "
-            f"({'passed' if p['passed'] else 'differences reported'})")
-    if evaluate_on:
-        report["evaluation"] = evaluate_export(detector, saved, web_dir, evaluate_on, out_dir, config, parity, log)
-        metadata["evaluation"] = report["evaluation"]["web_model" if parity else "saved_model"]
+    evaluation = evaluation_from_run(run_dir, config, checkpoint)
+    threshold = calibration.FALLBACK if configured == calibration.AUTO else configured
+    if data:
+        items = measure_saved_model(detector, saved, data, out_dir, config, configured, report, log)
+        threshold, evaluation = report["calibration"]["score_threshold"], report["evaluation"]["saved_model"]
+    metadata = build_metadata(config, out_dir.name, facts["num_anchors"], quantization, evaluation,
+                              threshold, report.get("calibration"))
+    write_metadata(web_dir / "metadata.json", metadata)
+    if data and parity:
+        check_web_model(web_dir, items, config, quantization, report, log)
+        metadata["evaluation"] = report["evaluation"]["web_model"]
         write_metadata(web_dir / "metadata.json", metadata)
     report["seconds"] = round(time.time() - started, 1)
     (out_dir / "export_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -136,24 +128,46 @@ def export_run(run_dir, out_dir, *, checkpoint="best", quantize=None, data_dir=N
     return report
 
 
-def evaluate_export(detector, saved: Path, web_dir: Path, data_dir: Path, out_dir: Path, config: dict,
-                    with_web: bool, log) -> dict:
-    """AP of the exported SavedModel (through `webdet evaluate`'s code) and of the web model in Node."""
-    from webdet.training.evaluate import evaluate_detector
+def measure_saved_model(detector, saved: Path, data_dir: Path, out_dir: Path, config: dict, configured,
+                        report: dict, log) -> list[dict]:
+    """The SavedModel's AP and calibrated threshold on the test split, into `report`; returns the
+    test items (images, ground truth, SavedModel predictions) for the web model's check."""
+    from webdet.training.evaluate import evaluate_detector, run_detector
 
+    labels = {int(k): v for k, v in config["data"]["labels"].items()}
+    items, _ = run_detector(detector, data_dir, labels)
+    calibrated = calibration.calibrate([it["gt"] for it in items], [it["pred"] for it in items], labels, configured,
+                                       minimum=float(config["eval"]["score_threshold"]) + parity_check.SCORE_TOLERANCE)
+    log(calibration.describe(calibrated))
     metrics = evaluate_detector(detector, data_dir, out_dir / "eval", title=f"SavedModel {saved}")
-    result = {"saved_model": {**{k: metrics[k] for k in ("AP", "AP50", "AR100", "images", "ms_per_image")},
-                              "split": "test", "source": "exported SavedModel"}}
     log(f"SavedModel on {data_dir}: AP {_fmt(metrics['AP'])}, AP50 {_fmt(metrics['AP50'])}")
-    if with_web:
-        labels = {int(k): v for k, v in config["data"]["labels"].items()}
-        web = parity_check.evaluate_web_model(web_dir, data_dir, labels, float(config["eval"]["score_threshold"]))
-        result["web_model"] = {**web, "split": "test", "source": "web model in TF.js"}
-        both = metrics["AP"] is not None and web["AP"] is not None
-        result["AP_change"] = round(web["AP"] - metrics["AP"], 4) if both else None
-        log(f"Web model ({web['backend']}): AP {_fmt(web['AP'])}, AP50 {_fmt(web['AP50'])}, change in AP "
-            f"{_fmt(result['AP_change'])}")
-    return result
+    report["calibration"] = {**calibrated, "source": "exported SavedModel"}
+    report["evaluation"] = {"saved_model": {**{k: metrics[k] for k in ("AP", "AP50", "AR100", "images",
+                                                                        "ms_per_image")},
+                                            "split": "test", "source": "exported SavedModel"}}
+    return items
+
+
+def check_web_model(web_dir: Path, items: list[dict], config: dict, quantization: str, report: dict, log) -> None:
+    """Parity with the SavedModel and the web model's AP, from one run of it in Node on the test
+    images, into `report`."""
+    labels = {int(k): v for k, v in config["data"]["labels"].items()}
+    threshold, eval_threshold = report["calibration"]["score_threshold"], float(config["eval"]["score_threshold"])
+    images = [parity_check.decode_rgb(it["encoded"]) for it in items]
+    web = parity_check.run_web_model(web_dir, images, "wasm",
+                                     score_threshold=parity_check.lowest_needed(threshold, eval_threshold))
+    p = report["parity"] = parity_check.check_parity([it["pred"] for it in items], web, labels, threshold,
+                                                     strict=quantization == "none", web_dir=web_dir)
+    log(f"Parity ({p['backend']}, {p['images']} test images, {p['detections']} SavedModel and "
+        f"{p['web_detections']} web detections ≥ {threshold:.2f}): min IoU {p['min_iou']}, max score "
+        f"difference {p['max_score_diff']} ({'passed' if p['passed'] else 'differences reported'})")
+    web_metrics = parity_check.web_model_metrics([it["gt"] for it in items], web, labels, eval_threshold)
+    evaluation = report["evaluation"]
+    evaluation["web_model"] = {**web_metrics, "split": "test", "source": "web model in TF.js"}
+    saved_ap, web_ap = evaluation["saved_model"]["AP"], web_metrics["AP"]
+    evaluation["AP_change"] = round(web_ap - saved_ap, 4) if None not in (saved_ap, web_ap) else None
+    log(f"Web model ({web['backend']}): AP {_fmt(web_ap)}, AP50 {_fmt(web_metrics['AP50'])}, change in AP "
+        f"{_fmt(evaluation['AP_change'])}")
 
 
 def _fmt(value) -> str:

@@ -25,8 +25,10 @@ def evaluation_from_run(run_dir, config: dict, checkpoint: str) -> dict:
             "source": f"training run (step {summary.get('best_step')})"}
 
 
-def build_metadata(config: dict, name: str, num_anchors: int, quantization: str, evaluation: dict | None) -> dict:
-    """metadata.json exactly as docs/metadata.md describes it, from the run's resolved config."""
+def build_metadata(config: dict, name: str, num_anchors: int, quantization: str, evaluation: dict | None,
+                   score_threshold: float, calibration: dict | None = None) -> dict:
+    """metadata.json exactly as docs/metadata.md describes it, from the run's resolved config and
+    the export's calibrated default threshold."""
     size = int(config["model"]["input_size"])
     labels = [{"id": int(i), "name": n} for i, n in sorted(config["data"]["labels"].items(), key=lambda x: int(x[0]))]
     return {
@@ -43,7 +45,8 @@ def build_metadata(config: dict, name: str, num_anchors: int, quantization: str,
             "scores": {"name": "scores", "shape": [1, num_anchors, len(labels)], "activation": "sigmoid"},
         },
         "labels": labels,
-        "score_threshold": float(config["export"]["score_threshold"]),
+        "score_threshold": float(score_threshold),
+        "calibration": calibration or {},
         "iou_threshold": float(config["eval"]["iou_threshold"]),
         "max_detections": int(config["eval"]["max_detections"]),
         "nms": "per_class",

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from webdet.export.detector import to_detections
 from webdet.errors import WebdetError
 from webdet.resources import app_dist
 
@@ -78,16 +77,11 @@ def box_iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def web_label_id(detection: dict) -> int:
-    """The label id of a detection, from the web app or from Python (both write `label_id`)."""
-    return int(detection["label_id"])
-
-
 def compare(reference: list[dict], candidate: list[dict]) -> dict:
     """Match each reference detection to the best-overlapping same-label candidate; report the worst pair."""
     worst_iou, worst_score, unmatched = 1.0, 0.0, 0
     for ref in reference:
-        same = [c for c in candidate if web_label_id(c) == web_label_id(ref)]
+        same = [c for c in candidate if c["label_id"] == ref["label_id"]]
         if not same:
             unmatched += 1
             worst_iou = 0.0
@@ -99,33 +93,50 @@ def compare(reference: list[dict], candidate: list[dict]) -> dict:
             "max_score_diff": round(worst_score, 4)}
 
 
-def check_parity(saved_model_detector, web_dir: Path, images: list[np.ndarray], score_threshold: float,
-                 strict: bool) -> dict:
+def lowest_needed(score_threshold: float, eval_threshold: float) -> float:
+    """The lowest score the web model must report: parity looks for twins down to the threshold
+    minus the tolerance, and COCO scores everything from the evaluation threshold."""
+    return max(0.0, min(score_threshold - SCORE_TOLERANCE, eval_threshold))
+
+
+def records(prediction: dict, labels: dict, score_threshold: float) -> list[dict]:
+    """Pixel-space prediction arrays (as `webdet evaluate` holds them) → detection records."""
+    return [{"box": [float(v) for v in box], "score": float(score), "label_id": int(cls),
+             "label": labels.get(int(cls), str(int(cls)))}
+            for box, score, cls in zip(prediction["boxes"], prediction["scores"], prediction["classes"])
+            if score >= score_threshold]
+
+
+def check_parity(reference: list[dict], web: dict, labels: dict, score_threshold: float, strict: bool,
+                 web_dir: Path | str = "web model") -> dict:
     """Every detection ≥ threshold on either side must have a twin on the other at IoU ≥ 0.95 and
     score ± 0.02: SavedModel → web model, and web model → SavedModel.
 
-    Twins are looked for down to the threshold minus the tolerance, so a detection that sits just
-    above the threshold on one side and just below it on the other counts as a score difference,
-    not as a miss. `strict` (float32 exports) turns a failure into an error; quantized exports
+    `reference` holds the SavedModel's predictions (pixel arrays, one per image) and `web` what
+    `run_web_model` returned for the same images. Twins are looked for down to the threshold minus
+    the tolerance, so a detection just above the threshold on one side and just below it on the
+    other counts as a score difference, not as a miss. A model that detects nothing proves nothing:
+    that is an error. `strict` (float32 exports) turns a failure into an error; quantized exports
     report their differences.
     """
     low = max(0.0, score_threshold - SCORE_TOLERANCE)
-    web = run_web_model(web_dir, images, "wasm", score_threshold=low)
     per_image, web_count = [], 0
-    for image, result in zip(images, web["results"]):
-        h, w = image.shape[:2]
-        python_low = to_detections(saved_model_detector(image), saved_model_detector.label_map, w, h, low)
+    for prediction, result in zip(reference, web["results"]):
+        python_low = records(prediction, labels, low)
         python = [d for d in python_low if d["score"] >= score_threshold]
         browser = [d for d in result["detections"] if d["score"] >= score_threshold]
         web_count += len(browser)
         per_image.append(compare(python, result["detections"]))
         per_image.append({**compare(browser, python_low), "detections": 0})
-    summary = {"images": len(images), "backend": web["backend"], "score_threshold": score_threshold,
+    summary = {"images": len(reference), "backend": web["backend"], "score_threshold": score_threshold,
                "detections": sum(p["detections"] for p in per_image), "web_detections": web_count,
                "unmatched": sum(p["unmatched"] for p in per_image),
                "min_iou": min((p["min_iou"] for p in per_image), default=1.0),
                "max_score_diff": max((p["max_score_diff"] for p in per_image), default=0.0),
                "required": {"min_iou": IOU_MIN, "max_score_diff": SCORE_TOLERANCE}}
+    if summary["detections"] == 0:
+        raise WebdetError(f"{web_dir}: the model detects nothing on {summary['images']} test images; parity "
+                          f"cannot be shown (score threshold {score_threshold:.2f}; train longer, or pass --no-parity)")
     summary["passed"] = summary["unmatched"] == 0 and summary["min_iou"] >= IOU_MIN and \
         summary["max_score_diff"] <= SCORE_TOLERANCE
     if strict and not summary["passed"]:
@@ -136,13 +147,18 @@ def check_parity(saved_model_detector, web_dir: Path, images: list[np.ndarray], 
     return summary
 
 
+def decode_rgb(encoded: bytes) -> np.ndarray:
+    """A stored JPEG/PNG as an RGB uint8 array."""
+    return np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
+
+
 def read_test_split(data_dir) -> list[dict]:
     """The test split's images (RGB arrays) and ground truth in pixels (xmin, ymin, xmax, ymax)."""
     from webdet.data_prep.tfrecords import data_files, iter_examples
 
     items = []
     for index, example in enumerate(iter_examples(data_files(data_dir, "test"))):
-        image = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
+        image = decode_rgb(example["encoded"])
         h, w = image.shape[:2]
         boxes = np.asarray(example["boxes"], np.float64).reshape(-1, 4) * [h, w, h, w]
         items.append({"image": image, "gt": {"image_id": index + 1, "height": h, "width": w,
@@ -153,21 +169,19 @@ def read_test_split(data_dir) -> list[dict]:
     return items
 
 
-def evaluate_web_model(web_dir: Path, data_dir, labels: dict, score_threshold: float) -> dict:
-    """COCO AP/AP50/AR100 of the TF.js model (wasm, the app's postprocess) on the test split."""
+def web_model_metrics(groundtruths: list[dict], web: dict, labels: dict, score_threshold: float) -> dict:
+    """COCO AP/AP50/AR100 of the web model's detections (from `run_web_model` on the test images)."""
     from webdet.training.coco_metrics import compute_coco_metrics
 
-    items = read_test_split(data_dir)
-    web = run_web_model(web_dir, [it["image"] for it in items], "wasm", score_threshold=score_threshold)
     predictions = []
-    for item, result in zip(items, web["results"]):
-        dets = result["detections"]
-        predictions.append({"image_id": item["gt"]["image_id"],
+    for gt, result in zip(groundtruths, web["results"]):
+        dets = [d for d in result["detections"] if d["score"] >= score_threshold]
+        predictions.append({"image_id": gt["image_id"],
                             "boxes": np.asarray([d["box"] for d in dets], np.float64).reshape(-1, 4),
                             "scores": np.asarray([d["score"] for d in dets], np.float64),
-                            "classes": np.asarray([web_label_id(d) for d in dets], int)})
-    metrics = compute_coco_metrics([it["gt"] for it in items], predictions, labels)
-    return {"AP": metrics["AP"], "AP50": metrics["AP50"], "AR100": metrics["AR100"], "images": len(items),
+                            "classes": np.asarray([d["label_id"] for d in dets], int)})
+    metrics = compute_coco_metrics(groundtruths, predictions, labels)
+    return {"AP": metrics["AP"], "AP50": metrics["AP50"], "AR100": metrics["AR100"], "images": len(groundtruths),
             "backend": web["backend"]}
 
 

@@ -2,13 +2,14 @@
 metadata contract, parity in the real TF.js runtime, quantization and the bad-input cases."""
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from webdet.export.graphs import web_function
-from webdet.export.parity import compare, execute_web_model, run_web_model
+from webdet.export.parity import check_parity, compare, decode_rgb, execute_web_model, run_web_model
 from webdet.export.web_model import FORBIDDEN_OPS, SHARD_BYTES
 from webdet.cli import main
 
@@ -82,7 +83,7 @@ def test_metadata_follows_the_documented_contract(repo_dir, metadata, report):
     assert metadata["input"]["normalization"] == {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}
     n = report["num_anchors"]
     assert metadata["outputs"]["boxes"]["shape"] == [1, n, 4] and metadata["outputs"]["scores"]["shape"] == [1, n, 3]
-    assert metadata["score_threshold"] == 0.3 and metadata["quantization"] == "none"
+    assert metadata["score_threshold"] == report["calibration"]["score_threshold"] and metadata["quantization"] == "none"
     assert metadata["evaluation"]["AP"] == report["evaluation"]["web_model"]["AP"]
 
 
@@ -110,10 +111,10 @@ def test_export_proved_parity_and_measured_both_models(report):
     assert abs(report["evaluation"]["AP_change"]) <= 0.005 and saved["AP"] > 0.3
 
 
-def test_wasm_and_cpu_backends_agree(exported_dir):
-    from webdet.export.exporter import sample_images
+def test_wasm_and_cpu_backends_agree(exported_dir, prepared_dir):
+    from webdet.export.parity import read_test_split
 
-    images = sample_images(None, 2)
+    images = [item["image"] for item in read_test_split(prepared_dir)[:2]]
     wasm = run_web_model(exported_dir / "web_model", images, "wasm", score_threshold=0.05)
     cpu = run_web_model(exported_dir / "web_model", images, "cpu", score_threshold=0.05)
     assert wasm["backend"] == "wasm" and cpu["backend"] == "cpu"
@@ -169,21 +170,50 @@ def test_export_refuses_data_with_other_classes(tiny_run, tmp_path, capsys):
     assert "differ from the run's" in err and "kangaroo" in err and not (tmp_path / "o").exists()
 
 
-def test_parity_is_symmetric_a_web_detection_without_a_python_twin_fails(exported_dir, prepared_dir):
-    """Parity counts both ways: a SavedModel that finds nothing cannot agree with a web model that finds boxes."""
-    from webdet.export.parity import check_parity, read_test_split
+def test_parity_is_symmetric_and_cannot_pass_on_nothing(exported_dir, prepared_dir, metadata):
+    """A SavedModel that finds nothing cannot agree with a web model that finds boxes; and when
+    neither finds anything there is no parity to show, which is an error, not a pass."""
     from webdet.export.detector import load_saved_model_detector
+    from webdet.training.evaluate import run_detector
+    from webdet.errors import WebdetError
 
-    real = load_saved_model_detector(exported_dir / "saved_model")
-
-    class FindsNothing:
-        label_map = real.label_map
-
-        def __call__(self, image):
-            return {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "classes": np.zeros(0, np.int64)}
-
-    images = [item["image"] for item in read_test_split(prepared_dir)[:4]]
-    honest = check_parity(real, exported_dir / "web_model", images, 0.3, strict=False)
+    detector = load_saved_model_detector(exported_dir / "saved_model")
+    labels = detector.label_map
+    items = run_detector(detector, prepared_dir, labels, max_images=4)[0]
+    images = [decode_rgb(it["encoded"]) for it in items]
+    web = run_web_model(exported_dir / "web_model", images, "wasm", score_threshold=0.05)
+    threshold = metadata["score_threshold"]
+    honest = check_parity([it["pred"] for it in items], web, labels, threshold, strict=False)
     assert honest["passed"] and honest["web_detections"] == honest["detections"] > 0
-    blind = check_parity(FindsNothing(), exported_dir / "web_model", images, 0.3, strict=False)
-    assert not blind["passed"] and blind["unmatched"] == honest["web_detections"]
+    nothing = [{"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "classes": np.zeros(0, np.int64)}] * len(items)
+    with pytest.raises(WebdetError, match="the model detects nothing on 4 test images; parity cannot be shown"):
+        check_parity(nothing, web, labels, threshold, strict=False)
+    blank = {**web, "results": [{"detections": []} for _ in items]}
+    with pytest.raises(WebdetError, match="the model detects nothing on 4 test images; parity cannot be shown"):
+        check_parity(nothing, blank, labels, threshold, strict=False)
+    one_sided = check_parity([it["pred"] for it in items], blank, labels, threshold, strict=False)
+    assert not one_sided["passed"] and one_sided["unmatched"] == honest["detections"]
+
+
+def test_export_calibrates_the_default_threshold_on_the_test_split(report, metadata, capsys):
+    """The threshold the app starts at is the max-F1 one of the exported model, with its precision and recall."""
+    calibration = report["calibration"]
+    assert calibration["method"] == "max_f1" and calibration["images"] == report["evaluation"]["saved_model"]["images"]
+    assert metadata["calibration"] == calibration and metadata["score_threshold"] == calibration["score_threshold"]
+    assert 0.07 <= calibration["score_threshold"] < 1 and round(calibration["score_threshold"], 2) == \
+        calibration["score_threshold"]
+    assert 0 < calibration["precision"] <= 1 and 0 < calibration["recall"] <= 1 and calibration["f1"] > 0.5
+
+
+def test_export_needs_the_run_test_images_for_parity(tiny_run, tmp_path, capsys):
+    import yaml
+
+    run = tmp_path / "moved"
+    shutil.copytree(tiny_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"]["dir"] = str(tmp_path / "gone")
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert main(["export", "--run", str(run), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "test images" in err and "gone" in err and "--no-parity" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

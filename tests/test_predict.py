@@ -20,7 +20,7 @@ def test_detector_returns_documented_detections_in_frame_pixels(exported_dir, sy
         assert set(d) == {"box", "score", "label_id", "label"}
         x0, y0, x1, y1 = d["box"]
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
-        assert d["score"] >= 0.3 and d["label"] == {1: "circle", 2: "square", 3: "triangle"}[d["label_id"]]
+        assert d["score"] >= detector.score_threshold and d["label"] == {1: "circle", 2: "square", 3: "triangle"}[d["label_id"]]
     assert [d["score"] for d in detections] == sorted((d["score"] for d in detections), reverse=True)
 
 

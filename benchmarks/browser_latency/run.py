@@ -30,7 +30,8 @@ from webdet.quiet import import_tensorflow  # noqa: E402
 tf = import_tensorflow()
 
 from conventional import conventional_facts, export_conventional  # noqa: E402
-from webdet.export.exporter import export_run, load_run_model, sample_images  # noqa: E402
+from webdet.export.exporter import export_run, load_run_model  # noqa: E402
+from webdet.export.parity import read_test_split  # noqa: E402
 from webdet.training.config import read_run_config  # noqa: E402
 from webdet.training.model import preprocess  # noqa: E402
 
@@ -85,9 +86,9 @@ def build_variants(run_dir: Path, work: Path, reuse: bool) -> dict:
 
 
 def frame_input(run_dir: Path, size: int) -> np.ndarray:
-    """One real test image (or a synthetic scene) as the model's normalised [1, S, S, 3] input."""
+    """One of the run's test images as the model's normalised [1, S, S, 3] input."""
     config = read_run_config(run_dir)
-    image = sample_images(config.get("data", {}).get("dir"), 1)[0]
+    image = read_test_split(config["data"]["dir"])[0]["image"]
     normalised, _ = preprocess(tf.constant(image), size)
     return normalised.numpy()[np.newaxis].astype("<f4"), image
 
