@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from web_helpers import ServiceProcess
+from web_helpers import ServiceProcess, run_python as python, run_webdet as webdet, synth_to_export
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +27,6 @@ def installed(repo_dir, tmp_path_factory):
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(folder / "site"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     return {"site": folder / "site", "work": work, "env": env, "wheel": wheel}
-
-
-def webdet(installed, *args, timeout=900) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "webdet.cli", *args], cwd=installed["work"], env=installed["env"],
-                            capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"webdet {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-    return result
-
-
-def python(installed, code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", code], cwd=installed["work"], env=installed["env"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
 
 
 def test_the_wheel_holds_one_namespace_with_configs_and_the_built_app(installed):
@@ -75,11 +61,7 @@ def test_installed_package_loads_from_the_install_not_the_checkout(installed):
 def test_doctor_then_prepare_train_export_and_serve_from_the_wheel(installed):
     doctor = webdet(installed, "doctor")
     assert "web app bundle" in doctor.stdout and "Everything webdet needs is here." in doctor.stdout
-    webdet(installed, "synth", "--out", "synth", "--images", "24")
-    webdet(installed, "prepare", "synth", "--out", "data")
-    webdet(installed, "train", "--data", "data", "--run", "run", "--config", "tiny", "--steps", "6",
-           "--init-checkpoint", "none", "--no-progress", "--set", "train.eval_every_epochs=1000")
-    exported = webdet(installed, "export", "--run", "run", "--out", "exp", "--data", "data")
+    exported = synth_to_export(installed)
     assert "Parity (wasm" in exported.stdout
     report = json.loads((installed["work"] / "exp" / "export_report.json").read_text())
     assert report["parity"]["backend"] == "wasm" and report["evaluation"]["web_model"]["images"] > 0

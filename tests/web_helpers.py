@@ -1,4 +1,5 @@
-"""Helpers for the browser tests: a fake-webcam .y4m, a server on a free port, the playwright driver."""
+"""Helpers for the browser tests (a fake-webcam .y4m, a server on a free port, the playwright driver) and for the
+tests of the installed package (the CLI run from outside the checkout)."""
 import json
 import signal
 import socket
@@ -194,6 +195,34 @@ class StaticSite:
     def __exit__(self, *exc):
         self.process.terminate()
         self.process.wait(10)
+
+
+def run_webdet(installed: dict, *args, timeout=900) -> subprocess.CompletedProcess:
+    """`webdet ARGS` as a user runs it: in `installed["work"]` with `installed["env"]`, on `installed["python"]`
+    (this interpreter by default)."""
+    result = subprocess.run([installed.get("python", sys.executable), "-m", "webdet.cli", *args],
+                            cwd=installed["work"], env=installed["env"], capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, f"webdet {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def run_python(installed: dict, code: str) -> str:
+    """`python -c CODE` in the same place as run_webdet; returns what it printed."""
+    result = subprocess.run([installed.get("python", sys.executable), "-c", code], cwd=installed["work"],
+                            env=installed["env"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def synth_to_export(installed: dict, *export_args) -> subprocess.CompletedProcess:
+    """The whole pipeline from the command line in a minute: `webdet synth` → `prepare` → `train --config tiny` for
+    6 steps → `export` (to work/exp); returns the export's result."""
+    run_webdet(installed, "synth", "--out", "synth", "--images", "24")
+    run_webdet(installed, "prepare", "synth", "--out", "data")
+    run_webdet(installed, "train", "--data", "data", "--run", "run", "--config", "tiny", "--steps", "6",
+               "--init-checkpoint", "none", "--no-progress", "--set", "train.eval_every_epochs=1000")
+    return run_webdet(installed, "export", "--run", "run", "--out", "exp", "--data", "data", *export_args)
 
 
 def drive(job: dict, timeout: int = 900) -> dict:
