@@ -1,14 +1,6 @@
 // Raw model outputs → detections in the original frame, exactly as docs/metadata.md specifies.
 // Pure JavaScript (no TF.js) so it runs the same in the page, in Node tests and in the export's parity check.
-
-/** IoU of two [ymin, xmin, ymax, xmax] boxes. */
-export function iou(a, b) {
-  const ih = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const iw = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const inter = ih * iw;
-  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-  return union > 0 ? inter / union : 0;
-}
+import { clip, iou, scaleBox } from './boxes.js';
 
 /** Greedy NMS over candidates sorted by score (ties: lower anchor index first). */
 export function nms(candidates, iouThreshold, limit) {
@@ -51,7 +43,6 @@ export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, sc
   // Boxes are clipped to the image inside the letterbox before NMS, as the SavedModel's decoder does.
   const maxY = (frameHeight * t.scaleY) / t.inH;
   const maxX = (frameWidth * t.scaleX) / t.inW;
-  const clip = (v, hi) => Math.min(Math.max(v, 0), hi);
   const inImage = (a) => [clip(boxes[a * 4], maxY), clip(boxes[a * 4 + 1], maxX), clip(boxes[a * 4 + 2], maxY),
     clip(boxes[a * 4 + 3], maxX)];
   let detections = [];
@@ -68,10 +59,7 @@ export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, sc
   return detections.map((d) => {
     const [y0, x0, y1, x1] = d.box;
     return {
-      box: [
-        clip((x0 * t.inW) / t.scaleX, frameWidth), clip((y0 * t.inH) / t.scaleY, frameHeight),
-        clip((x1 * t.inW) / t.scaleX, frameWidth), clip((y1 * t.inH) / t.scaleY, frameHeight),
-      ],
+      box: scaleBox([x0, y0, x1, y1], t.inW / t.scaleX, t.inH / t.scaleY, frameWidth, frameHeight),
       score: d.score,
       label_id: labels[d.column].id,
       label: labels[d.column].name,

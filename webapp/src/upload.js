@@ -1,6 +1,8 @@
 // An upright image → the JPEG sent to the detection server (long side at most MAX_SIDE, never
 // upscaled), and the server's boxes → the displayed image's pixels.
 
+import { scaleBox } from './boxes.js';
+
 export const MAX_SIDE = 1280;
 export const JPEG_QUALITY = 0.9;
 
@@ -15,11 +17,7 @@ export function fitLongSide(width, height, maxSide = MAX_SIDE) {
 export function scaleDetections(detections, from, to) {
   const sx = to.width / from.width;
   const sy = to.height / from.height;
-  const clip = (v, hi) => Math.min(Math.max(v, 0), hi);
-  return detections.map((d) => {
-    const [x0, y0, x1, y1] = d.box;
-    return { ...d, box: [clip(x0 * sx, to.width), clip(y0 * sy, to.height), clip(x1 * sx, to.width), clip(y1 * sy, to.height)] };
-  });
+  return detections.map((d) => ({ ...d, box: scaleBox(d.box, sx, sy, to.width, to.height) }));
 }
 
 function canvasOf(width, height) {

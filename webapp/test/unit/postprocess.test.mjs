@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { fitTransform, iou, nms, postprocess } from '../../src/postprocess.js';
+import { iou, scaleBox } from '../../src/boxes.js';
+import { fitTransform, nms, postprocess } from '../../src/postprocess.js';
 
 const fixture = new URL('../../../tests/fixtures/postprocess_cases.json', import.meta.url);
 const { cases } = JSON.parse(fs.readFileSync(fixture, 'utf8'));
@@ -22,6 +23,11 @@ for (const c of cases) {
     });
   });
 }
+
+test('scaleBox scales each axis and clips to the image', () => {
+  assert.deepEqual(scaleBox([10, 20, 50, 90], 2, 0.5, 80, 40), [20, 10, 80, 40]);
+  assert.deepEqual(scaleBox([-5, 4, 8, 8], 1, 1, 100, 100), [0, 4, 8, 8]);
+});
 
 test('iou of identical, disjoint and half-overlapping boxes', () => {
   assert.equal(iou([0, 0, 1, 1], [0, 0, 1, 1]), 1);
