@@ -9,6 +9,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
+from webdet.contract import LabelMap
 from webdet.errors import WebdetError
 
 _FIELD = descriptor_pb2.FieldDescriptorProto
@@ -30,15 +31,15 @@ def _label_map_class():
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("webdet.StringIntLabelMap"))
 
 
-def parse_label_map(text: str, path="label map") -> dict[int, str]:
-    """{id: name} from label-map text; ids must be unique integers from 1 and every item needs a name."""
+def parse_label_map(text: str, path="label map") -> LabelMap:
+    """The label map (id → name) in label-map text; ids must be unique integers from 1 and every item needs a name."""
     message = _label_map_class()()
     try:
         # Other OD API fields (keypoints, frequency…) are allowed and ignored: webdet needs only id and name.
         text_format.Parse(text, message, allow_unknown_field=True)
     except text_format.ParseError as exc:
         raise WebdetError(f"{path}: not a label map in the OD API text format ({exc})") from None
-    labels: dict[int, str] = {}
+    labels = LabelMap()
     for number, item in enumerate(message.item, start=1):
         name = item.name or item.display_name
         if not item.HasField("id") or item.id < 1:
@@ -55,8 +56,8 @@ def parse_label_map(text: str, path="label map") -> dict[int, str]:
     return labels
 
 
-def read_label_map(path) -> dict[int, str]:
-    """{id: name} from a `label_map.pbtxt` file."""
+def read_label_map(path) -> LabelMap:
+    """The label map (id → name) of a `label_map.pbtxt` file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -76,10 +77,10 @@ def format_label_map(names) -> str:
     return "".join(f"item {{\n  id: {i}\n  name: {_quote(name)}\n}}\n" for i, name in enumerate(names, start=1))
 
 
-def write_label_map(path, names) -> dict[int, str]:
-    """Write ids 1..n in the given order and return the {id: name} map."""
+def write_label_map(path, names) -> LabelMap:
+    """Write ids 1..n in the given order and return that label map."""
     names = list(names)
     if len(set(names)) != len(names):
         raise WebdetError(f"{path}: class names must be unique, got {names}")
     Path(path).write_text(format_label_map(names), encoding="utf-8")
-    return {i: name for i, name in enumerate(names, start=1)}
+    return LabelMap(enumerate(names, start=1))

@@ -19,6 +19,7 @@ from webdet.data_prep.pool import check_record, default_workers, encode_record, 
 from webdet.data_prep.report import Report, build_report
 from webdet.data_prep.scan import ImageRecord, scan_sources
 from webdet.data_prep.split import default_shards, split_images
+from webdet.contract import LabelMap
 from webdet.errors import WebdetError
 
 class PhaseClock:
@@ -62,13 +63,13 @@ def check_images(records: list[ImageRecord], report: Report, workers: int) -> li
     return usable
 
 
-def resolve_labels(records, label_map_path=None) -> dict[str, int]:
-    """{name: id}: from an imposed label map, or 1..n for the classes found, sorted by name."""
+def resolve_labels(records, label_map_path=None) -> LabelMap:
+    """The label map: an imposed one, or ids 1..n for the classes found, sorted by name."""
     found = sorted({b.name for r in records for b in r.boxes})
     if not label_map_path:
-        return {name: i for i, name in enumerate(found, start=1)}
-    imposed = {name: i for i, name in label_map_io.read_label_map(label_map_path).items()}
-    missing = [name for name in found if name not in imposed]
+        return LabelMap(enumerate(found, start=1))
+    imposed = label_map_io.read_label_map(label_map_path)
+    missing = [name for name in found if name not in imposed.ids()]
     if missing:
         files = sorted({r.filename for r in records for b in r.boxes if b.name in missing})
         raise WebdetError(f"{label_map_path}: class(es) {', '.join(missing)} used in the XML are not in the label map "
@@ -93,7 +94,7 @@ def stored_images(records: list[ImageRecord], workers: int):
         yield next(reencoded) if record.info.reencode else stored_jpeg(record.image_path, record.info)
 
 
-def write_tfrecords(splits: dict[str, list[ImageRecord]], out_dir: Path, labels: dict[str, int], shards: int,
+def write_tfrecords(splits: dict[str, list[ImageRecord]], out_dir: Path, labels: LabelMap, shards: int,
                     workers: int, clock: PhaseClock) -> None:
     """Store every record into `SPLIT-0000i-of-0000n.tfrecord`; source ids run from 1 over all splits."""
     source_id = 0
@@ -111,12 +112,12 @@ def write_tfrecords(splits: dict[str, list[ImageRecord]], out_dir: Path, labels:
             writer.close()
 
 
-def write_labels(path: Path, labels: dict[str, int], imposed=None) -> None:
+def write_labels(path: Path, labels: LabelMap, imposed=None) -> None:
     """The label map in use: the imposed file as it is, or ids 1..n for the classes found."""
     if imposed:
         path.write_text(Path(imposed).read_text(encoding="utf-8"), encoding="utf-8")
     else:
-        label_map_io.write_label_map(path, [name for name, _ in sorted(labels.items(), key=lambda item: item[1])])
+        label_map_io.write_label_map(path, [labels[i] for i in sorted(labels)])
 
 
 def _warn_empty_data(splits: dict, test_fraction: float, report: Report) -> None:

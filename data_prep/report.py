@@ -1,6 +1,8 @@
 """The prepare report: counts that add up (read = written + skipped) and every warning with its file."""
 from collections import Counter, defaultdict
 
+from webdet.contract import LabelMap
+
 
 class Report:
     """Collects what happened to every image and box while a dataset is prepared."""
@@ -40,7 +42,7 @@ def split_summary(records) -> dict:
             "negatives": sum(1 for r in records if not r.boxes), "classes": dict(sorted(classes.items()))}
 
 
-def build_report(report: Report, *, sources, out_dir, splits: dict, labels: dict[str, int], shards: int,
+def build_report(report: Report, *, sources, out_dir, splits: dict, labels: LabelMap, shards: int,
                  seconds: dict, test_fraction, seed) -> dict:
     """The JSON-ready report; `splits` maps a split name to the records written into it."""
     written = [r for records in splits.values() for r in records]
@@ -52,7 +54,7 @@ def build_report(report: Report, *, sources, out_dir, splits: dict, labels: dict
                   "dropped": dict(sorted(report.boxes_dropped.items()))},
         "reencoded": dict(sorted(report.reencoded.items())),
         "splits": {name: split_summary(records) for name, records in splits.items()},
-        "label_map": {str(i): n for n, i in sorted(labels.items(), key=lambda item: item[1])},
+        "label_map": {str(i): labels[i] for i in sorted(labels)},
         "shards_per_split": shards, "test_fraction": test_fraction, "seed": seed,
         "skipped": {k: v for k, v in sorted(report.skipped.items())},
         "warnings": {k: v for k, v in sorted(report.warnings.items())},

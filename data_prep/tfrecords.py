@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from webdet.contract import LabelMap
+
 
 def _bytes(values):
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
@@ -18,8 +20,9 @@ def _ints(values):
     return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
 
 
-def make_example(record, encoded: bytes, source_id: int, label_ids: dict[str, int]) -> tf.train.Example:
+def make_example(record, encoded: bytes, source_id: int, labels: LabelMap) -> tf.train.Example:
     """One image: JPEG bytes, size, and its boxes normalised to [0, 1] with label-map ids."""
+    label_ids = labels.ids()
     w, h = float(record.width), float(record.height)
     boxes = record.boxes
     feature = {

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from webdet.contract import LabelMap
 from webdet.data_prep.label_map import read_label_map
 from webdet.export import calibration, parity as parity_check, web_model
-from webdet.export.detector import load_saved_model_detector
+from webdet.export.detector import WebModelDetector, load_saved_model_detector
 from webdet.export.graphs import DetectionModule
 from webdet.export.metadata import build_metadata, evaluation_from_run, write_metadata
 from webdet.training.config import read_run_config
@@ -27,7 +28,7 @@ def resolve_data_dir(data_dir, config: dict):
         label_map = Path(data_dir, "label_map.pbtxt")
         if not label_map.is_file():
             raise WebdetError(f"--data {data_dir}: not a prepared data folder (no label_map.pbtxt)")
-        model_labels = {int(k): v for k, v in config["data"]["labels"].items()}
+        model_labels = LabelMap.of(config["data"]["labels"])
         if read_label_map(label_map) != model_labels:
             raise WebdetError(f"{label_map}: classes {sorted(read_label_map(label_map).items())} differ from "
                               f"the run's {sorted(model_labels.items())}")
@@ -134,9 +135,9 @@ def measure_saved_model(detector, saved: Path, data_dir: Path, out_dir: Path, co
     test items (images, ground truth, SavedModel predictions) for the web model's check."""
     from webdet.training.evaluate import evaluate_detector, run_detector
 
-    labels = {int(k): v for k, v in config["data"]["labels"].items()}
-    items, _ = run_detector(detector, data_dir, labels)
-    calibrated = calibration.calibrate([it["gt"] for it in items], [it["pred"] for it in items], labels, configured,
+    items, _ = run_detector(detector, data_dir, detector.label_map)
+    calibrated = calibration.calibrate([it["gt"] for it in items], [it["pred"] for it in items], detector.label_map,
+                                       configured,
                                        minimum=float(config["eval"]["score_threshold"]) + parity_check.SCORE_TOLERANCE)
     log(calibration.describe(calibrated))
     metrics = evaluate_detector(detector, data_dir, out_dir / "eval", title=f"SavedModel {saved}")
@@ -151,22 +152,22 @@ def measure_saved_model(detector, saved: Path, data_dir: Path, out_dir: Path, co
 def check_web_model(web_dir: Path, items: list[dict], config: dict, quantization: str, report: dict, log) -> None:
     """Parity with the SavedModel and the web model's AP, from one run of it in Node on the test
     images, into `report`."""
-    labels = {int(k): v for k, v in config["data"]["labels"].items()}
     threshold, eval_threshold = report["calibration"]["score_threshold"], float(config["eval"]["score_threshold"])
+    web_model = WebModelDetector(web_dir, "wasm")
     images = [parity_check.decode_rgb(it["encoded"]) for it in items]
-    web = parity_check.run_web_model(web_dir, images, "wasm",
-                                     score_threshold=parity_check.lowest_needed(threshold, eval_threshold))
-    p = report["parity"] = parity_check.check_parity([it["pred"] for it in items], web, labels, threshold,
-                                                     strict=quantization == "none", web_dir=web_dir)
+    web = web_model.detect_many(images, parity_check.lowest_needed(threshold, eval_threshold))
+    p = report["parity"] = {"backend": web_model.backend_used, **parity_check.check_parity(
+        [it["detections"] for it in items], web, threshold, strict=quantization == "none", web_dir=web_dir)}
     log(f"Parity ({p['backend']}, {p['images']} test images, {p['detections']} SavedModel and "
         f"{p['web_detections']} web detections ≥ {threshold:.2f}): min IoU {p['min_iou']}, max score "
         f"difference {p['max_score_diff']} ({'passed' if p['passed'] else 'differences reported'})")
-    web_metrics = parity_check.web_model_metrics([it["gt"] for it in items], web, labels, eval_threshold)
+    web_metrics = parity_check.web_model_metrics([it["gt"] for it in items], web, web_model.label_map, eval_threshold)
     evaluation = report["evaluation"]
-    evaluation["web_model"] = {**web_metrics, "split": "test", "source": "web model in TF.js"}
+    evaluation["web_model"] = {**web_metrics, "backend": web_model.backend_used, "split": "test",
+                               "source": "web model in TF.js"}
     saved_ap, web_ap = evaluation["saved_model"]["AP"], web_metrics["AP"]
     evaluation["AP_change"] = round(web_ap - saved_ap, 4) if None not in (saved_ap, web_ap) else None
-    log(f"Web model ({web['backend']}): AP {_fmt(web_ap)}, AP50 {_fmt(web_metrics['AP50'])}, change in AP "
+    log(f"Web model ({web_model.backend_used}): AP {_fmt(web_ap)}, AP50 {_fmt(web_metrics['AP50'])}, change in AP "
         f"{_fmt(evaluation['AP_change'])}")
 
 

@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+from webdet.contract import LabelMap
 from webdet.training.model import PIXEL_MEAN, PIXEL_STD
 
 FORMAT = "webdet-web-model"
@@ -30,7 +31,7 @@ def build_metadata(config: dict, name: str, num_anchors: int, quantization: str,
     """metadata.json exactly as docs/metadata.md describes it, from the run's resolved config and
     the export's calibrated default threshold."""
     size = int(config["model"]["input_size"])
-    labels = [{"id": int(i), "name": n} for i, n in sorted(config["data"]["labels"].items(), key=lambda x: int(x[0]))]
+    labels = LabelMap.of(config["data"]["labels"]).records()
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -47,6 +48,7 @@ def build_metadata(config: dict, name: str, num_anchors: int, quantization: str,
         "labels": labels,
         "score_threshold": float(score_threshold),
         "calibration": calibration or {},
+        "min_score": float(config["eval"]["score_threshold"]),
         "iou_threshold": float(config["eval"]["iou_threshold"]),
         "max_detections": int(config["eval"]["max_detections"]),
         "nms": "per_class",

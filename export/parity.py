@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from webdet.contract import Detection, LabelMap, as_arrays, box_iou
 from webdet.errors import WebdetError
 from webdet.resources import app_dist
 
@@ -68,15 +69,6 @@ def run_web_model(model_dir: Path, images: list[np.ndarray], backend: str = "was
         return _run_node(RUNNER, job, Path(tmp), f"{model_dir}: the TF.js model failed on the {backend} backend")
 
 
-def box_iou(a, b) -> float:
-    """IoU of two [xmin, ymin, xmax, ymax] boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def compare(reference: list[dict], candidate: list[dict]) -> dict:
     """Match each reference detection to the best-overlapping same-label candidate; report the worst pair."""
     worst_iou, worst_score, unmatched = 1.0, 0.0, 0
@@ -99,21 +91,13 @@ def lowest_needed(score_threshold: float, eval_threshold: float) -> float:
     return max(0.0, min(score_threshold - SCORE_TOLERANCE, eval_threshold))
 
 
-def records(prediction: dict, labels: dict, score_threshold: float) -> list[dict]:
-    """Pixel-space prediction arrays (as `webdet evaluate` holds them) → detection records."""
-    return [{"box": [float(v) for v in box], "score": float(score), "label_id": int(cls),
-             "label": labels.get(int(cls), str(int(cls)))}
-            for box, score, cls in zip(prediction["boxes"], prediction["scores"], prediction["classes"])
-            if score >= score_threshold]
-
-
-def check_parity(reference: list[dict], web: dict, labels: dict, score_threshold: float, strict: bool,
-                 web_dir: Path | str = "web model") -> dict:
+def check_parity(reference: list[list[Detection]], web: list[list[Detection]], score_threshold: float,
+                 strict: bool, web_dir: Path | str = "web model") -> dict:
     """Every detection ≥ threshold on either side must have a twin on the other at IoU ≥ 0.95 and
     score ± 0.02: SavedModel → web model, and web model → SavedModel.
 
-    `reference` holds the SavedModel's predictions (pixel arrays, one per image) and `web` what
-    `run_web_model` returned for the same images. Twins are looked for down to the threshold minus
+    `reference` holds the SavedModel's detections on each image and `web` the web model's on the
+    same images, both down to the threshold minus the tolerance. Twins are looked for down to the threshold minus
     the tolerance, so a detection just above the threshold on one side and just below it on the
     other counts as a score difference, not as a miss. A model that detects nothing proves nothing:
     that is an error. `strict` (float32 exports) turns a failure into an error; quantized exports
@@ -121,14 +105,14 @@ def check_parity(reference: list[dict], web: dict, labels: dict, score_threshold
     """
     low = max(0.0, score_threshold - SCORE_TOLERANCE)
     per_image, web_count = [], 0
-    for prediction, result in zip(reference, web["results"]):
-        python_low = records(prediction, labels, low)
+    for python_all, browser_all in zip(reference, web):
+        python_low = [d for d in python_all if d["score"] >= low]
         python = [d for d in python_low if d["score"] >= score_threshold]
-        browser = [d for d in result["detections"] if d["score"] >= score_threshold]
+        browser = [d for d in browser_all if d["score"] >= score_threshold]
         web_count += len(browser)
-        per_image.append(compare(python, result["detections"]))
+        per_image.append(compare(python, browser_all))
         per_image.append({**compare(browser, python_low), "detections": 0})
-    summary = {"images": len(reference), "backend": web["backend"], "score_threshold": score_threshold,
+    summary = {"images": len(reference), "score_threshold": score_threshold,
                "detections": sum(p["detections"] for p in per_image), "web_detections": web_count,
                "unmatched": sum(p["unmatched"] for p in per_image),
                "min_iou": min((p["min_iou"] for p in per_image), default=1.0),
@@ -169,20 +153,15 @@ def read_test_split(data_dir) -> list[dict]:
     return items
 
 
-def web_model_metrics(groundtruths: list[dict], web: dict, labels: dict, score_threshold: float) -> dict:
-    """COCO AP/AP50/AR100 of the web model's detections (from `run_web_model` on the test images)."""
+def web_model_metrics(groundtruths: list[dict], web: list[list[Detection]], labels: LabelMap,
+                      score_threshold: float) -> dict:
+    """COCO AP/AP50/AR100 of the web model's detections on the test images, scored as `webdet evaluate` scores."""
     from webdet.training.coco_metrics import compute_coco_metrics
 
-    predictions = []
-    for gt, result in zip(groundtruths, web["results"]):
-        dets = [d for d in result["detections"] if d["score"] >= score_threshold]
-        predictions.append({"image_id": gt["image_id"],
-                            "boxes": np.asarray([d["box"] for d in dets], np.float64).reshape(-1, 4),
-                            "scores": np.asarray([d["score"] for d in dets], np.float64),
-                            "classes": np.asarray([d["label_id"] for d in dets], int)})
+    predictions = [{"image_id": gt["image_id"], **as_arrays([d for d in found if d["score"] >= score_threshold])}
+                   for gt, found in zip(groundtruths, web)]
     metrics = compute_coco_metrics(groundtruths, predictions, labels)
-    return {"AP": metrics["AP"], "AP50": metrics["AP50"], "AR100": metrics["AR100"], "images": len(groundtruths),
-            "backend": web["backend"]}
+    return {"AP": metrics["AP"], "AP50": metrics["AP50"], "AR100": metrics["AR100"], "images": len(groundtruths)}
 
 
 def has_test_split(data_dir) -> bool:

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+from webdet.contract import box_iou
+
 
 def fit_transform(metadata: dict, width: int, height: int) -> tuple[float, float, int, int]:
     """(scale_y, scale_x, input_h, input_w) from frame pixels to model-input pixels.
@@ -19,21 +21,13 @@ def fit_transform(metadata: dict, width: int, height: int) -> tuple[float, float
     return new_h / height, new_w / width, in_h, in_w
 
 
-def iou(a, b) -> float:
-    ih = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iw = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ih * iw
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def nms(candidates: list[tuple], iou_threshold: float, limit: int) -> list[tuple]:
     """Greedy NMS over (score, anchor, box), highest score first, ties by lower anchor index."""
     kept = []
     for cand in sorted(candidates, key=lambda c: (-c[0], c[1])):
         if len(kept) >= limit:
             break
-        if all(iou(k[2], cand[2]) <= iou_threshold for k in kept):
+        if all(box_iou(k[2], cand[2]) <= iou_threshold for k in kept):
             kept.append(cand)
     return kept
 
@@ -42,7 +36,8 @@ def postprocess(boxes, scores, metadata: dict, frame_width: int, frame_height: i
     """boxes [N, 4] (input fractions, yxyx), scores [N, K] → detections in frame pixels, best first."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(scores, np.float64).reshape(len(boxes), -1)
-    threshold = metadata["score_threshold"] if score_threshold is None else score_threshold
+    threshold = max(metadata["score_threshold"] if score_threshold is None else score_threshold,
+                    metadata.get("min_score", 0.0))
     limit = int(metadata["max_detections"])
     sy, sx, in_h, in_w = fit_transform(metadata, frame_width, frame_height)
     # Clipped to the image inside the letterbox before NMS, as the SavedModel's decoder does.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from webdet.contract import from_od_api
 from webdet.data_prep.label_map import read_label_map, write_label_map
 from webdet.data_prep.tfrecords import data_files, iter_examples
 from webdet.training.coco_metrics import STAT_NAMES
@@ -42,7 +43,14 @@ class GroundTruthDetector:
         self.false_positive_score = false_positive_score
         self.calls = 0
 
-    def __call__(self, image):
+    source = "ground truth"
+
+    def detect(self, image, score_threshold=0.0):
+        return from_od_api(**self.raw(image), label_map=self.label_map, width=image.shape[1], height=image.shape[0],
+                           score_threshold=score_threshold)
+
+    def raw(self, image):
+        """The OD API-style answer: normalised yxyx boxes, scores and class ids."""
         self.calls += 1
         example = self.answers[pixels_key(image)]
         keep = example["classes"] != self.drop_class
@@ -175,10 +183,10 @@ def test_a_data_folder_with_another_label_map_is_refused(prepared_dir, tmp_path)
 
 class UnknownClassDetector(GroundTruthDetector):
     """Right boxes, but labelled with an id its label map does not have."""
-    prefix = "models/wrong"
+    source = "models/wrong"
 
-    def __call__(self, image):
-        answer = super().__call__(image)
+    def raw(self, image):
+        answer = super().raw(image)
         return {**answer, "classes": np.full(len(answer["scores"]), 9)}
 
 

@@ -9,6 +9,8 @@ import pytest
 import tensorflow as tf
 
 from webdet.export.graphs import web_function
+from webdet.contract import box_iou
+from webdet.export.detector import WebModelDetector
 from webdet.export.parity import check_parity, compare, decode_rgb, execute_web_model, run_web_model
 from webdet.export.web_model import FORBIDDEN_OPS, SHARD_BYTES
 from webdet.cli import main
@@ -44,20 +46,13 @@ def test_saved_model_finds_the_drawn_shapes_with_label_ids_from_one(exported_dir
 
     detector = load_saved_model_detector(exported_dir / "saved_model")
     item = next(it for it in read_test_split(prepared_dir) if len(it["gt"]["classes"]))
-    out = detector(item["image"])
-    assert out["classes"].min() >= 1 and out["boxes"].min() >= 0.0 and out["boxes"].max() <= 1.0
+    found = detector.detect(item["image"])
     h, w = item["image"].shape[:2]
-    best = out["boxes"][np.argmax(out["scores"])] * [h, w, h, w]
-    truth = item["gt"]["boxes"][:, [1, 0, 3, 2]]  # back to yxyx pixels
-    ious = [_iou_yxyx(best, t) for t in truth]
-    assert max(ious) > 0.5, "the top detection does not sit on any drawn shape"
-
-
-def _iou_yxyx(a, b) -> float:
-    ih = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iw = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ih * iw
-    return ih * iw / union
+    assert found and min(d["label_id"] for d in found) >= 1
+    assert all(0 <= d["box"][0] <= d["box"][2] <= w and 0 <= d["box"][1] <= d["box"][3] <= h for d in found)
+    best = max(found, key=lambda d: d["score"])
+    assert max(box_iou(best["box"], truth) for truth in item["gt"]["boxes"]) > 0.5, \
+        "the top detection does not sit on any drawn shape"
 
 
 def test_web_model_is_feed_forward_and_sharded(exported_dir, report):
@@ -180,18 +175,17 @@ def test_parity_is_symmetric_and_cannot_pass_on_nothing(exported_dir, prepared_d
     detector = load_saved_model_detector(exported_dir / "saved_model")
     labels = detector.label_map
     items = run_detector(detector, prepared_dir, labels, max_images=4)[0]
-    images = [decode_rgb(it["encoded"]) for it in items]
-    web = run_web_model(exported_dir / "web_model", images, "wasm", score_threshold=0.05)
+    saved = [it["detections"] for it in items]
+    web = WebModelDetector(exported_dir / "web_model").detect_many([decode_rgb(it["encoded"]) for it in items])
     threshold = metadata["score_threshold"]
-    honest = check_parity([it["pred"] for it in items], web, labels, threshold, strict=False)
+    honest = check_parity(saved, web, threshold, strict=False)
     assert honest["passed"] and honest["web_detections"] == honest["detections"] > 0
-    nothing = [{"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "classes": np.zeros(0, np.int64)}] * len(items)
+    nothing = [[] for _ in items]
     with pytest.raises(WebdetError, match="the model detects nothing on 4 test images; parity cannot be shown"):
-        check_parity(nothing, web, labels, threshold, strict=False)
-    blank = {**web, "results": [{"detections": []} for _ in items]}
+        check_parity(nothing, web, threshold, strict=False)
     with pytest.raises(WebdetError, match="the model detects nothing on 4 test images; parity cannot be shown"):
-        check_parity(nothing, blank, labels, threshold, strict=False)
-    one_sided = check_parity([it["pred"] for it in items], blank, labels, threshold, strict=False)
+        check_parity(nothing, nothing, threshold, strict=False)
+    one_sided = check_parity(saved, nothing, threshold, strict=False)
     assert not one_sided["passed"] and one_sided["unmatched"] == honest["detections"]
 
 

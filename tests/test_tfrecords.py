@@ -7,11 +7,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from webdet.contract import LabelMap
 from webdet.data_prep.scan import ImageRecord
 from webdet.data_prep.tfrecords import ShardedWriter, data_files, iter_examples, make_example
 from webdet.data_prep.voc import Box
 
-LABELS = {"cat": 1, "dog": 2}
+LABELS = LabelMap({1: "cat", 2: "dog"})
 
 
 def jpeg(width, height) -> bytes:

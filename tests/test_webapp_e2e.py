@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from web_helpers import ARTIFACTS, RunningServer, drive, write_y4m, yuv420_round_trip
-from webdet.export.parity import box_iou
+from webdet.contract import box_iou
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from web_helpers import (
     drive,
     free_port,
 )
-from webdet.export.parity import box_iou
+from webdet.contract import box_iou
 
 LONG_SIDE = 1280
 

@@ -1,4 +1,4 @@
-"""A detection model as a detector: uint8 image in, OD API-style detections out.
+"""A detection model as a detector: uint8 image in, detection records (webdet.contract) out.
 
 `ModelDetector` wraps a model that is already built (the one training holds in memory);
 `CheckpointDetector` builds the model, reads a checkpoint into it and is then the same detector.
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from webdet.contract import Detection, LabelMap, from_od_api
 from webdet.training.config import read_run_config
 from webdet.training.model import build_model, make_detect_fn
 from webdet.errors import WebdetError
@@ -33,7 +34,7 @@ def find_checkpoint(run_dir, checkpoint: str = "best") -> str:
 
 
 class ModelDetector:
-    """Callable detector over a built model of one run's config; `label_map` maps ids (from 1) to names.
+    """A `webdet.contract.Detector` over a built model of one run's config.
 
     The model is used as it is, weights included, so training can score the weights it is holding
     right now. Its inference function is traced once for any image size. A model built under a
@@ -44,14 +45,16 @@ class ModelDetector:
     def __init__(self, model: tf.keras.Model, config: dict, prefix: str | None = None):
         self.config = config
         self.prefix = prefix
-        self.label_map = {int(k): v for k, v in config["data"]["labels"].items()}
+        self.source = prefix or "the model being trained"
+        self.label_map = LabelMap.of(config["data"]["labels"])
         self.model = model
         self.detect_fn = make_detect_fn(model, int(config["model"]["input_size"]))
 
-    def __call__(self, image: np.ndarray) -> dict:
+    def detect(self, image: np.ndarray, score_threshold: float = 0.0) -> list[Detection]:
         out = self.detect_fn(tf.convert_to_tensor(image, tf.uint8))
-        return {"boxes": out["detection_boxes"].numpy(), "scores": out["detection_scores"].numpy(),
-                "classes": out["detection_classes"].numpy().astype(np.int64)}
+        h, w = image.shape[:2]
+        return from_od_api(out["detection_boxes"].numpy(), out["detection_scores"].numpy(),
+                           out["detection_classes"].numpy(), self.label_map, w, h, score_threshold)
 
 
 class CheckpointDetector(ModelDetector):

@@ -1,9 +1,8 @@
 """`webdet evaluate`: run a detector over the test split and report COCO metrics, per class, with pictures.
 
-A detector is any callable with `label_map` ({id from 1: name}) that takes an RGB uint8 image and
-returns OD API-style `boxes` (normalised ymin, xmin, ymax, xmax), `scores` and `classes`. Boxes are
-compared in the original image's pixel space, so a resize, letterbox or padding mistake in a model's
-pre- or post-processing shows up as lost AP instead of hiding.
+A detector is anything that follows `webdet.contract.Detector`: a checkpoint, a SavedModel or the web
+model. Its detection records are scored in the original image's pixel space, so a resize, letterbox
+or padding mistake in a model's pre- or post-processing shows up as lost AP instead of hiding.
 """
 import csv
 import io
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from webdet.contract import Detector, LabelMap, as_arrays
 from webdet.data_prep.label_map import read_label_map
 from webdet.data_prep.tfrecords import data_files, iter_examples
 from webdet.training import eval_plots
@@ -29,18 +29,18 @@ PLOT_SCORE_THRESHOLD = 0.3
 PER_CLASS_COLUMNS = ("class", "id", "ground_truth", "detections", "AP", "AP50", "AP75", "AR100")
 
 
-def model_name(detector) -> str:
+def model_name(detector: Detector) -> str:
     """What a detector was loaded from (checkpoint prefix or SavedModel folder), for messages."""
-    return str(getattr(detector, "prefix", None) or type(detector).__name__)
+    return str(getattr(detector, "source", None) or type(detector).__name__)
 
 
-def check_label_maps(data_dir: Path, detector) -> dict:
+def check_label_maps(data_dir: Path, detector: Detector) -> LabelMap:
     """The data's label map, after checking it is the detector's one (same ids, same names)."""
     path = Path(data_dir) / "label_map.pbtxt"
     if not path.is_file():
         raise WebdetError(f"{path}: missing; is {data_dir} a folder written by `webdet prepare`?")
     data_labels = read_label_map(path)
-    model_labels = {int(k): v for k, v in detector.label_map.items()}
+    model_labels = LabelMap.of(detector.label_map)
     if model_labels != data_labels:
         raise WebdetError(f"{path}: classes {sorted(data_labels.items())} differ from the model's "
                           f"{sorted(model_labels.items())} ({model_name(detector)})")
@@ -63,26 +63,23 @@ def to_pixel_xyxy(boxes, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(boxes[:, [1, 0, 3, 2]])
 
 
-def check_output(output, detector, label_map: dict, filename: str) -> dict:
-    """The detector's answer as arrays of one length with known class ids, or a one-line error."""
+def check_output(detections, detector: Detector, label_map: LabelMap, filename: str) -> dict:
+    """The detector's records as arrays (pixel xyxy boxes, scores, class ids), or a one-line error."""
     name = model_name(detector)
-    if not isinstance(output, dict) or not {"boxes", "scores", "classes"} <= set(output):
-        raise WebdetError(f"{name}: not a detection model (its output on {filename} lacks boxes, scores, classes)")
-    boxes = np.asarray(output["boxes"], np.float64)
-    scores = np.asarray(output["scores"], np.float64).reshape(-1)
-    classes = np.asarray(output["classes"]).reshape(-1).astype(np.int64)
-    if boxes.size != 4 * len(scores) or len(classes) != len(scores):
-        raise WebdetError(f"{name}: on {filename} returned boxes {boxes.shape}, scores {scores.shape}, "
-                          f"classes {classes.shape}; expected [n, 4], [n], [n]")
-    unknown = sorted({int(c) for c in classes} - set(label_map))
+    fields = {"box", "score", "label_id", "label"}
+    if not isinstance(detections, list) or not all(isinstance(d, dict) and fields <= set(d) for d in detections):
+        raise WebdetError(f"{name}: not a detector (its answer on {filename} is not a list of detection records)")
+    arrays = as_arrays(detections)
+    unknown = sorted({int(c) for c in arrays["classes"]} - set(label_map))
     if unknown:
         raise WebdetError(f"{name}: on {filename} returned class ids {unknown} that its label map "
                           f"{sorted(label_map)} does not have")
-    return {"boxes": boxes.reshape(-1, 4), "scores": scores, "classes": classes}
+    return arrays
 
 
-def run_detector(detector, data_dir: Path, label_map: dict, max_images=None) -> tuple[list, list]:
-    """Ground truth and predictions (original-image pixels) for each test image, and seconds per call.
+def run_detector(detector: Detector, data_dir: Path, label_map: LabelMap, max_images=None) -> tuple[list, list]:
+    """Ground truth, detection records and their arrays (original-image pixels) for each test image,
+    and seconds per call.
 
     The first call runs twice and only the second is timed: it traces the graph, which a deployed
     model does once, not per frame.
@@ -97,16 +94,15 @@ def run_detector(detector, data_dir: Path, label_map: dict, max_images=None) -> 
         image = decode_rgb(example)
         h, w = image.shape[:2]
         if index == 0:
-            detector(image)
+            detector.detect(image)
         start = time.perf_counter()
-        output = detector(image)
+        detections = detector.detect(image)
         seconds.append(time.perf_counter() - start)
-        output = check_output(output, detector, label_map, example["filename"])
+        output = check_output(detections, detector, label_map, example["filename"])
         gt = {"image_id": index + 1, "height": h, "width": w, "boxes": to_pixel_xyxy(example["boxes"], h, w),
               "classes": np.asarray(example["classes"], np.int64)}
-        pred = {"image_id": index + 1, "boxes": to_pixel_xyxy(output["boxes"], h, w), "scores": output["scores"],
-                "classes": output["classes"]}
-        items.append({"filename": example["filename"], "encoded": example["encoded"], "gt": gt, "pred": pred})
+        items.append({"filename": example["filename"], "encoded": example["encoded"], "gt": gt,
+                      "detections": detections, "pred": {"image_id": index + 1, **output}})
     if not items:
         raise WebdetError(f"{data_dir}: the test split has no images")
     return items, seconds

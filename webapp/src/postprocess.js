@@ -34,7 +34,7 @@ export function fitTransform(metadata, frameWidth, frameHeight) {
  * scores: Float32Array [N*K]. Returns [{box: [xmin, ymin, xmax, ymax] in frame pixels, score, label_id, label}].
  */
 export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, scoreThreshold) {
-  const threshold = scoreThreshold ?? metadata.score_threshold;
+  const threshold = Math.max(scoreThreshold ?? metadata.score_threshold, metadata.min_score ?? 0);
   const labels = metadata.labels;
   const k = labels.length;
   const n = scores.length / k;
