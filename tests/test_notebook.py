@@ -16,6 +16,7 @@ INIT_CHECKPOINT = "none"
 WORK = {work!r}
 REPO_URL = ""
 SERVE = False
+PARITY = False  # 24 steps find nothing, and parity refuses a model that finds nothing (test_export proves it)
 KAGGLE_DATASET = DRIVE_FOLDER = LOCAL_FOLDER = ""
 """
 

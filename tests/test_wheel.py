@@ -58,14 +58,18 @@ def test_installed_package_loads_from_the_install_not_the_checkout(installed):
         assert result.returncode != 0, f"a top-level `{stage}` package would collide in a user's environment"
 
 
-def test_doctor_then_prepare_train_export_and_serve_from_the_wheel(installed):
+def test_doctor_then_prepare_train_export_and_serve_from_the_wheel(installed, tiny_run):
+    """The pipeline runs from the wheel; parity, which needs a model that finds something, is proved
+    from the wheel on the suite's trained tiny run (6 steps find nothing, and parity refuses nothing)."""
     doctor = webdet(installed, "doctor")
     assert "web app bundle" in doctor.stdout and "Everything webdet needs is here." in doctor.stdout
-    exported = synth_to_export(installed)
-    assert "Parity (wasm" in exported.stdout
-    report = json.loads((installed["work"] / "exp" / "export_report.json").read_text())
+    short = synth_to_export(installed, "--no-parity")
+    assert "Score threshold" in short.stdout and (installed["work"] / "exp" / "web_model" / "model.json").is_file()
+    exported = webdet(installed, "export", "--run", str(tiny_run), "--out", "trained")
+    assert "Parity (wasm" in exported.stdout and "passed" in exported.stdout
+    report = json.loads((installed["work"] / "trained" / "export_report.json").read_text())
     assert report["parity"]["backend"] == "wasm" and report["evaluation"]["web_model"]["images"] > 0
-    with ServiceProcess(installed["work"] / "exp", cwd=installed["work"], env=installed["env"]) as service:
+    with ServiceProcess(installed["work"] / "trained", cwd=installed["work"], env=installed["env"]) as service:
         with urllib.request.urlopen(service.url) as page:
             assert page.status == 200 and b"webdet" in page.read()
         with urllib.request.urlopen(service.url + "api/status") as status:
