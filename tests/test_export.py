@@ -119,10 +119,11 @@ def test_wasm_and_cpu_backends_agree(exported_dir, prepared_dir):
         assert agreement["unmatched"] == 0 and agreement["min_iou"] > 0.95
 
 
-# Measured on this fixture: uint8 AP change -0.006, min IoU 0.97, max score difference 0.03 (one box
-# may cross the threshold); float16 keeps every box (IoU ≥ 0.99) and AP to ±0.002.
-QUANTIZED = {"uint8": {"size": 0.35, "AP_change": 0.05, "max_score_diff": 0.1, "unmatched": 1, "min_iou": 0.9},
-             "float16": {"size": 0.6, "AP_change": 0.01, "max_score_diff": 0.02, "unmatched": 0, "min_iou": 0.95}}
+# Measured on this fixture (52 boxes on 24 test images): uint8 is 0.38 of the float32 size, AP change
+# +0.006, min IoU 0.95, max score difference 0.024 (a box may cross the threshold); float16 is 0.58 of
+# the size and keeps every box (IoU 0.9996, scores ± 0.0006, AP unchanged).
+QUANTIZED = {"uint8": {"size": 0.45, "AP_change": 0.05, "max_score_diff": 0.1, "unmatched": 1, "min_iou": 0.9},
+             "float16": {"size": 0.65, "AP_change": 0.01, "max_score_diff": 0.02, "unmatched": 0, "min_iou": 0.98}}
 
 
 @pytest.mark.parametrize("quantize", sorted(QUANTIZED))

@@ -110,6 +110,68 @@ def test_interrupted_run_resumes_with_step_count_and_optimizer_state(prepared_di
     assert any(moved), "training went on from the restored optimizer state"
 
 
+def test_resumed_run_takes_more_steps_and_refuses_other_changes(prepared_dir, tmp_path):
+    """`--steps 60` on a finished 30-step run trains 30 more; a change a resumed run cannot take is an
+    error naming the key, not silently ignored."""
+    run = tmp_path / "run"
+    config = tiny("train.steps=6", "train.log_every_steps=3", "train.eval_every_epochs=100")
+    train(prepared_dir, run, config, progress=False, log=quiet)
+    messages = []
+    again = train(prepared_dir, run, config, progress=False, log=messages.append)
+    assert again["steps_this_session"] == 0 and any("nothing to train; pass --steps N (more than 6)" in m
+                                                    for m in messages)
+    messages.clear()
+    longer = train(prepared_dir, run, tiny("train.steps=9"), progress=False, log=messages.append,
+                   overrides=["train.steps=9"])
+    assert longer["steps"] == 9 and longer["steps_this_session"] == 3
+    assert any("train.steps 6 → 9" in m for m in messages) and read_run_config(run)["train"]["steps"] == 9
+    with pytest.raises(WebdetError, match=r"train.learning_rate=0.5: a resumed run keeps its saved config, where "
+                                          r"it is 0.004 .*use a new --run folder"):
+        train(prepared_dir, run, tiny("train.learning_rate=0.5"), progress=False, log=quiet,
+              overrides=["train.learning_rate=0.5"])
+    assert read_run_config(run)["train"]["learning_rate"] == 0.004
+
+
+def test_checkpoints_are_written_between_evaluations(prepared_dir, tmp_path):
+    run = tmp_path / "run"
+    config = tiny("train.steps=9", "train.log_every_steps=3", "train.eval_every_epochs=100",
+                  "train.checkpoint_every_minutes=0")
+    train(prepared_dir, run, config, progress=False, log=quiet)
+    kept = tf.train.get_checkpoint_state(str(run / "checkpoints")).all_model_checkpoint_paths
+    assert [p.rsplit("-", 1)[1] for p in kept] == ["3", "6", "9"]
+
+
+def test_a_hard_killed_run_resumes_from_its_last_periodic_checkpoint(prepared_dir, tmp_path):
+    """kill -9 in the middle of training loses at most the steps since the last periodic checkpoint."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "webdet.cli", "train", "--data", str(prepared_dir), "--run", str(run),
+               "--config", "tiny", "--steps", "400", "--init-checkpoint", "none", "--no-progress",
+               "--set", "train.log_every_steps=2", "--set", "train.eval_every_epochs=1000",
+               "--set", "train.checkpoint_every_minutes=0"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not tf.train.latest_checkpoint(str(run / "checkpoints")) and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    kept = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    assert kept, "no checkpoint written before the kill"
+    step = int(kept.rsplit("-", 1)[1])
+    resumed = subprocess.run(command[:11] + [str(step + 2)] + command[12:], capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"Resumed from {kept} at step {step}" in resumed.stdout
+    assert "train.steps 400 → " in resumed.stdout and f"Training completed at step {step + 2}" in resumed.stdout
+
+
 def test_warm_start_restores_all_but_the_class_layer(tiny_run, tmp_path):
     config = read_run_config(tiny_run)
     source = tf.train.latest_checkpoint(str(tiny_run / "checkpoints"))

@@ -38,5 +38,5 @@ def run(args) -> int:
     if args.epochs is not None and args.steps is None:
         overrides.append("train.steps=null")
     config = apply_overrides(load_config(args.config), overrides)
-    train(args.data, args.run, config, progress=not args.no_progress)
+    train(args.data, args.run, config, progress=not args.no_progress, overrides=overrides)
     return 0

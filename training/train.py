@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from webdet.data_prep.label_map import read_label_map
 from webdet.training import experiment, init_checkpoint
-from webdet.training.config import read_run_config, save_config, validate
+from webdet.training.config import apply_overrides, read_run_config, save_config, validate
 from webdet.training.detector import ModelDetector
 from webdet.training.evaluate import SCORE_THRESHOLD, score_detector
 from webdet.training.history import History, plot_history
@@ -26,6 +26,9 @@ from webdet.training.strategy import make_strategy
 from webdet.errors import WebdetError
 
 EXPLODED_LOSS = 1e4
+# What a resumed run may change: how long and how it runs, not what it trains.
+RESUMABLE = ("train.steps", "train.epochs", "train.patience", "train.log_every_steps", "train.checkpoint_every_minutes",
+             "train.strategy")
 
 
 @dataclass
@@ -58,8 +61,9 @@ def read_data_dir(data_dir) -> DataInfo:
     return DataInfo(data_dir, labels, counts["train"], counts["test"])
 
 
-def resolve_run(config: dict, data: DataInfo, run_dir: Path, log) -> dict:
-    """A new run saves its resolved config and label map; an existing one must match its data."""
+def resolve_run(config: dict, data: DataInfo, run_dir: Path, log, overrides=()) -> dict:
+    """A new run saves its resolved config and label map; an existing one must match its data, and
+    keeps its config but for the `overrides` a resumed run may take (`resume_config`)."""
     saved_map = run_dir / "label_map.pbtxt"
     if (run_dir / "config.yaml").is_file():
         resolved = read_run_config(run_dir)
@@ -68,7 +72,7 @@ def resolve_run(config: dict, data: DataInfo, run_dir: Path, log) -> dict:
                 f"{data.data_dir / 'label_map.pbtxt'}: classes {sorted(data.labels.values())} differ from the run's "
                 f"{saved_map} ({sorted(read_label_map(saved_map).values())}); use a new --run folder")
         log(f"Resuming run {run_dir} with its saved config.yaml")
-        return resolved
+        return resume_config(resolved, overrides, run_dir, log)
     config = validate(config)
     batch = int(config["train"]["batch_size"])
     per_epoch = experiment.steps_per_epoch(data.train_images, batch)
@@ -82,6 +86,38 @@ def resolve_run(config: dict, data: DataInfo, run_dir: Path, log) -> dict:
     save_config(config, run_dir / "config.yaml")
     shutil.copyfile(data.data_dir / "label_map.pbtxt", saved_map)
     return config
+
+
+def _value(config: dict, key: str):
+    node = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def resume_config(saved: dict, overrides, run_dir: Path, log) -> dict:
+    """The saved config with what a resumed run may change: how long it trains (train.steps or
+    train.epochs), patience, logging and the strategy. Any other change asked for is refused, naming
+    the key, instead of being ignored; the config saved with the run is updated."""
+    updated = apply_overrides(saved, overrides)
+    keys = [item.partition("=")[0] for item in overrides]
+    changed = [key for key in dict.fromkeys(keys) if _value(updated, key) != _value(saved, key)]
+    refused = [key for key in changed if key not in RESUMABLE]
+    if refused:
+        key = refused[0]
+        raise WebdetError(f"{key}={_value(updated, key)}: a resumed run keeps its saved config, where it is "
+                          f"{_value(saved, key)} ({run_dir / 'config.yaml'}); only {', '.join(sorted(RESUMABLE))} "
+                          f"can change, so use a new --run folder")
+    t = updated["train"]
+    if t.get("steps") is None:
+        t["steps"] = int(updated["data"]["steps_per_epoch"]) * int(t["epochs"])
+    if not changed and t["steps"] == saved["train"]["steps"]:
+        return saved
+    if t["steps"] != saved["train"]["steps"]:
+        log(f"train.steps {saved['train']['steps']} → {t['steps']}: the learning-rate schedule now spans "
+            f"{t['steps']} steps")
+    save_config(updated, run_dir / "config.yaml")
+    return updated
 
 
 class Trainer:
@@ -159,19 +195,24 @@ class Trainer:
 
 
 def train(data_dir, run_dir, config: dict, *, init_checkpoint_spec=None, strategy_name=None,
-          log=print, progress=True) -> dict:
+          log=print, progress=True, overrides=()) -> dict:
     """Train until `train.steps`, evaluating every `train.eval_every_epochs`; resumable.
 
+    `overrides` are the KEY=VALUE changes asked for on this call (CLI flags and --set): a new run
+    already has them in `config`; a resumed run applies those it can take and refuses the others.
     Returns the run summary (also written to `summary.json`).
     """
     run_dir = Path(run_dir)
     data = read_data_dir(data_dir)
-    config = resolve_run(config, data, run_dir, log)
+    config = resolve_run(config, data, run_dir, log, overrides)
     t = config["train"]
     strategy = make_strategy(strategy_name or t.get("strategy", "auto"))
     tf.keras.utils.set_random_seed(int(t["seed"]))
     trainer = Trainer(config, run_dir, strategy)
     trainer.restore_or_initialize(init_checkpoint_spec or t["init_checkpoint"], log)
+    if trainer.step >= int(t["steps"]):
+        log(f"Run {run_dir} is already at step {trainer.step} of train.steps {t['steps']}: nothing to train; "
+            f"pass --steps N (more than {trainer.step}) to train longer")
     history = History(run_dir)
     summary = _run_loop(trainer, config, history, log, progress)
     summary["plots"] = [str(p) for p in plot_history(history.rows, run_dir / "plots")]
@@ -194,6 +235,7 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
         lambda ctx: trainer.task.build_inputs(trainer.task_config.train_data, ctx))
     iterator = iter(dataset)
     start_step, started = trainer.step, time.time()
+    save_every_s, last_saved = 60 * float(t.get("checkpoint_every_minutes", 10)), started
     stopped = "completed"
     bar = tqdm(total=total, initial=start_step, unit="step", disable=not progress, dynamic_ncols=True,
                mininterval=1.0)
@@ -222,6 +264,7 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
                             lr=f"{row['learning_rate']:.2g}", img_s=f"{row['images_per_sec']:.1f}")
             if trainer.step % eval_every == 0 or trainer.step >= total:
                 trainer.save()
+                last_saved = time.time()
                 metrics = trainer.evaluate()
                 row.update(AP=metrics.get("AP"), AP50=metrics.get("AP50"), AR100=metrics.get("AR100"))
                 improved = row["AP"] is not None and row["AP"] > best_ap
@@ -240,6 +283,9 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
                     break
             else:
                 history.log(row)
+                if time.time() - last_saved >= save_every_s:
+                    trainer.save()  # so a hard kill loses minutes, not an evaluation interval
+                    last_saved = time.time()
     except KeyboardInterrupt:
         bar.close()
         saved = trainer.save()
