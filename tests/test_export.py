@@ -120,8 +120,8 @@ def test_wasm_and_cpu_backends_agree(exported_dir, prepared_dir):
 
 
 # Measured on this fixture (52 boxes on 24 test images): uint8 is 0.38 of the float32 size, AP change
-# +0.006, min IoU 0.88–0.95 over runs, max score difference 0.024 (a box may cross the threshold); float16 is 0.58 of
-# the size and keeps every box (IoU 0.9996, scores ± 0.0006, AP unchanged).
+# +0.006, min IoU 0.88-0.95 over runs, max score difference 0.024 (a box may cross the threshold);
+# float16 is 0.58 of the size and keeps every box (IoU 0.9996, scores ± 0.0006, AP unchanged).
 QUANTIZED = {"uint8": {"size": 0.45, "AP_change": 0.05, "max_score_diff": 0.1, "unmatched": 1, "min_iou": 0.8},
              "float16": {"size": 0.65, "AP_change": 0.01, "max_score_diff": 0.02, "unmatched": 0, "min_iou": 0.98}}
 
