@@ -67,7 +67,8 @@ def main() -> int:
     print(f"kangaroo, from scratch, {summary['steps']} steps in {minutes:.0f} min on this machine: "
           f"AP {metrics['AP']:.3f}  AP50 {metrics['AP50']:.3f}  AR100 {metrics['AR100']:.3f} "
           f"(TF.js tutorial, COCO weights, 4 h Colab GPU: AP 0.222, AP50 0.405, AR100 0.514)")
-    print(f"AP logged in training {summary.get('best_AP')} vs webdet evaluate {metrics['AP']:.4f}; exported "
+    logged = "n/a" if summary.get("best_AP") is None else f"{summary['best_AP']:.4f}"
+    print(f"AP logged in training {logged} vs webdet evaluate {metrics['AP']:.4f}; exported "
           f"SavedModel {saved['AP']:.4f} vs web model {web['AP']:.4f} (change {report['evaluation']['AP_change']:+.4f}); "
           f"calibrated threshold {report['calibration']['score_threshold']:.2f} (precision "
           f"{report['calibration']['precision']:.3f}, recall {report['calibration']['recall']:.3f})")
