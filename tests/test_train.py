@@ -184,7 +184,9 @@ def test_warm_start_restores_all_but_the_class_layer(tiny_run, tmp_path):
     fresh = build_model(config, 1)  # another dataset: one class
     fresh_classifier = [v.numpy().copy() for v in fresh.head._classifier.variables]
     prefix = init_checkpoint.resolve(str(archive))
-    init_checkpoint.restore_pretrained(fresh, prefix)
+    counts = init_checkpoint.restore_pretrained(fresh, prefix)
+    assert counts == {"restored": len(fresh.variables) - len(fresh.head._classifier.variables),
+                      "total": len(fresh.variables), "fresh": len(fresh.head._classifier.variables)}
     for a, b in zip(trained.backbone.variables, fresh.backbone.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(trained.head._box_regressor.variables, fresh.head._box_regressor.variables):

@@ -93,17 +93,30 @@ HEAD_RESTORED = ("_cls_convs", "_cls_norms", "_box_convs", "_box_norms", "_box_r
 
 def _restorable_parts(model) -> dict:
     children = model.head._trackable_children()
-    head = {name: children[name] for name in HEAD_RESTORED if name in children}
+    missing = [name for name in HEAD_RESTORED if name not in children]
+    if missing:
+        raise WebdetError(f"the model's head has no {', '.join(missing)}: it is not the RetinaNet head a COCO "
+                          "warm start restores into")
+    head = {name: children[name] for name in HEAD_RESTORED}
     return {"backbone": model.backbone, "decoder": model.decoder, "head": tf.train.Checkpoint(**head)}
 
 
-def restore_pretrained(model, prefix: str) -> None:
-    """Restore backbone, decoder and head (but not the class layer) from a training checkpoint.
+def _variable_count(parts: dict) -> int:
+    """Variables under the restored parts (the head's as a checkpoint, the others as layers)."""
+    head = parts["head"]._trackable_children().values()
+    return len(parts["backbone"].variables) + len(parts["decoder"].variables) + sum(len(m.variables) for m in head)
+
+
+def restore_pretrained(model, prefix: str) -> dict:
+    """Restore backbone, decoder and head (but not the class layer) from a training checkpoint;
+    returns what was restored: {"restored", "total", "fresh"} variable counts.
 
     Accepts the layout of Model Garden's trainer (`model/_backbone`, …) and that of its exported
-    module checkpoints (`backbone`, `decoder`, `head` at the root).
+    module checkpoints (`backbone`, `decoder`, `head` at the root). Every variable of those parts
+    must come from the checkpoint, or it is an error naming the mismatch.
     """
     parts = _restorable_parts(model)
+    restored, total = _variable_count(parts), len(model.variables)
     layouts = (
         tf.train.Checkpoint(model=tf.train.Checkpoint(**{f"_{k}": v for k, v in parts.items()})),
         tf.train.Checkpoint(**parts),
@@ -112,7 +125,7 @@ def restore_pretrained(model, prefix: str) -> None:
     for layout in layouts:
         try:
             layout.read(prefix).expect_partial().assert_existing_objects_matched()
-            return
+            return {"restored": restored, "total": total, "fresh": total - restored}
         except (AssertionError, ValueError, tf.errors.OpError) as exc:
             errors.append(str(exc).splitlines()[0][:200])
     raise WebdetError(f"{prefix}: checkpoint does not match this model ({errors[-1]})")

@@ -155,8 +155,9 @@ class Trainer:
             return
         prefix = init_checkpoint.resolve(init_spec)
         if prefix:
-            init_checkpoint.restore_pretrained(self.model, prefix)
-            log(f"Initialised backbone, FPN and box head from {prefix} (class layer fresh)")
+            counts = init_checkpoint.restore_pretrained(self.model, prefix)
+            log(f"Initialised from {prefix}: {counts['restored']}/{counts['total']} variables restored "
+                f"(backbone, FPN, box head); the class layer ({counts['fresh']}) starts fresh")
         else:
             log("Training from scratch (no initial checkpoint)")
 
