@@ -5,7 +5,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from webdet.contract import LabelMap
