@@ -5,6 +5,7 @@ import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -117,3 +118,81 @@ def test_an_archive_reaching_outside_its_folder_is_refused(cache, tmp_path, monk
     with pytest.raises(WebdetError, match="not a readable checkpoint archive"):
         init_checkpoint.extract(path)
     assert not (cache / "checkpoints" / "escaped.txt").exists() and not (cache / "escaped.txt").exists()
+
+
+def model_garden_coco_model(max_level: int = 6):
+    """Model Garden's `retinanet_mobile_coco` experiment set to the architecture of its published COCO
+    MobileNetV2-SSD 320 checkpoint (MobileNetV2, FPN 128 separable Keras layers, head 4×128 separable,
+    levels 3–6, 91 classes), with random weights."""
+    from official.core import exp_factory
+    from official.vision.configs import backbones, decoders
+    from official.vision.tasks.retinanet import RetinaNetTask
+
+    experiment = exp_factory.get_exp_config("retinanet_mobile_coco")
+    m = experiment.task.model
+    m.input_size, m.min_level, m.max_level = [320, 320, 3], 3, max_level
+    m.backbone = backbones.Backbone(type="mobilenet", mobilenet=backbones.MobileNet(model_id="MobileNetV2"))
+    m.decoder = decoders.Decoder(type="fpn", fpn=decoders.FPN(num_filters=128, use_separable_conv=True,
+                                                              use_keras_layer=True))
+    m.head.num_convs, m.head.num_filters, m.head.use_separable_conv = 4, 128, True
+    m.norm_activation.activation, m.norm_activation.use_sync_bn = "relu6", False
+    model = RetinaNetTask(experiment.task).build_model()
+    model(tf.zeros([1, 320, 320, 3]), training=False)
+    return model
+
+
+def archived(tmp_path, name: str, checkpoint: tf.train.Checkpoint) -> str:
+    folder = tmp_path / name
+    checkpoint.write(str(folder / "ckpt-277200"))
+    path = tmp_path / f"{name}.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname=name)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def coco_source(tmp_path_factory):
+    """The Model Garden model and its checkpoint as the trainer writes it and as exported modules write it."""
+    tmp = tmp_path_factory.mktemp("coco")
+    source = model_garden_coco_model()
+    return source, {"trainer": archived(tmp, "trainer", tf.train.Checkpoint(model=source)),
+                    "root": archived(tmp, "root", tf.train.Checkpoint(backbone=source.backbone, decoder=source.decoder,
+                                                                      head=source.head))}
+
+
+@pytest.mark.parametrize("layout", ["trainer", "root"])
+@pytest.mark.parametrize("classes", [1, 3])
+def test_model_garden_coco_checkpoint_restores_into_webdet_but_the_class_layer(coco_source, cache, layout, classes):
+    from webdet.training.config import load_config
+    from webdet.training.model import build_model
+
+    source, archives = coco_source
+    model = build_model(load_config("ssd_mobilenet_v2_320"), classes)
+    classifier = [v.numpy().copy() for v in model.head._classifier.variables]
+    counts = init_checkpoint.restore_pretrained(model, init_checkpoint.resolve(archives[layout]))
+    assert counts == {"restored": len(model.variables) - 3, "total": len(model.variables), "fresh": 3}
+    pairs = [(source.backbone, model.backbone), (source.decoder, model.decoder)]
+    pairs += [(getattr(source.head, n), getattr(model.head, n)) for n in init_checkpoint.HEAD_RESTORED]
+    compared = 0
+    for theirs, ours in pairs:
+        mine = ours.variables if hasattr(ours, "variables") else [v for layer in ours for v in layer.variables]
+        source_vars = theirs.variables if hasattr(theirs, "variables") else [v for layer in theirs for v in layer.variables]
+        assert len(mine) == len(source_vars)
+        for a, b in zip(source_vars, mine):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            compared += 1
+    assert compared == counts["restored"]
+    for before, variable in zip(classifier, model.head._classifier.variables):
+        np.testing.assert_array_equal(before, variable.numpy())
+
+
+def test_a_checkpoint_with_another_pyramid_is_refused(cache, tmp_path):
+    from webdet.training.config import load_config
+    from webdet.training.model import build_model
+
+    source = model_garden_coco_model(max_level=7)
+    archive = archived(tmp_path, "levels37", tf.train.Checkpoint(model=source))
+    model = build_model(load_config("ssd_mobilenet_v2_320"), 1)
+    with pytest.raises(WebdetError, match="checkpoint does not match this model") as err:
+        init_checkpoint.restore_pretrained(model, init_checkpoint.resolve(archive))
+    assert "\n" not in str(err.value)
