@@ -152,7 +152,7 @@ function webdetDetector(model, metadata) {
 /** TF2 OD API exports: an int32 image in, outputs already NMS'ed and found by name; they need executeAsync. */
 function odApiDetector(model, given) {
   const metadata = { ...OD_API_DEFAULTS, ...given };
-  const names = OD_API_OUTPUTS.map((key) => model.signature?.outputs?.[key]?.name?.split(':')[0] ?? key);
+  const names = odApiOutputNames(model.signature?.outputs);
   return makeDetector(model, metadata, 'od_api', async (source, options) => {
     let size;
     const input = tf.tidy(() => {
@@ -172,6 +172,38 @@ function odApiDetector(model, given) {
     } finally {
       tf.dispose(results);
     }
+  });
+}
+
+/**
+ * The graph's tensor for each OD API output. A SavedModel's outputs are its signature keys in sorted order, the
+ * tensors Identity:0, Identity_1:0, …; the converter keeps a key only where dtype and shape single its output out
+ * and lists the others by tensor name (detection_scores and detection_classes are both float [1, N]). A key it
+ * dropped takes the unnamed output between those of its sorted neighbours that kept theirs, where that gap holds
+ * as many unnamed outputs as dropped keys. Without a signature the keys are the node names.
+ */
+export function odApiOutputNames(outputs = {}) {
+  const entries = Object.entries(outputs ?? {});
+  if (entries.length === 0) return OD_API_OUTPUTS;
+  const position = (tensor) => {
+    const match = /^Identity(?:_(\d+))?:0$/.exec(tensor);
+    return match ? Number(match[1] ?? 0) : NaN;
+  };
+  const named = entries.filter(([key, info]) => key !== info.name).map(([key, info]) => [key, position(info.name)]);
+  const unnamed = entries.filter(([key, info]) => key === info.name).map(([, info]) => info.name);
+  const dropped = OD_API_OUTPUTS.filter((key) => !(key in outputs)).sort();
+  const gap = (key) => [Math.max(-1, ...named.filter(([k]) => k < key).map(([, at]) => at)),
+    Math.min(Infinity, ...named.filter(([k]) => k > key).map(([, at]) => at))].join();
+  return OD_API_OUTPUTS.map((key) => {
+    if (key in outputs) return outputs[key].name;
+    const [low, high] = gap(key).split(',').map(Number);
+    const slots = unnamed.filter((t) => position(t) > low && position(t) < high).sort((a, b) => position(a) - position(b));
+    const peers = dropped.filter((k) => gap(k) === gap(key));
+    if (slots.length !== peers.length) {
+      throw new ModelLoadError(`Cannot tell which output of the model is ${key}: its signature names ` +
+        `${named.map(([k]) => k).join(', ') || 'none'} and leaves ${unnamed.join(', ')} unnamed.`);
+    }
+    return slots[peers.indexOf(key)];
   });
 }
 

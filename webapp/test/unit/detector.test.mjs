@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { ModelLoadError, fromGraphModel, load } from '../../src/detector.js';
+import { ModelLoadError, fromGraphModel, load, odApiOutputNames } from '../../src/detector.js';
 
 const METADATA = {
   name: 'mock',
@@ -252,4 +252,19 @@ test('load: a missing model.json names its URL and the HTTP status', async () =>
   } finally {
     server.close();
   }
+});
+
+test('OD API outputs: keys the converter dropped are found between their named neighbours', () => {
+  // A TF2 OD API export's eight outputs, Identity..Identity_7 in sorted-key order; the converter keeps a key only
+  // where dtype and shape tell it apart, so anchor indices, classes and scores (all float [1, 100]) lose theirs.
+  const tensor = (n) => ({ name: n ? `Identity_${n}:0` : 'Identity:0' });
+  const outputs = {
+    'Identity:0': tensor(0), detection_boxes: tensor(1), 'Identity_2:0': tensor(2),
+    detection_multiclass_scores: tensor(3), 'Identity_4:0': tensor(4), num_detections: tensor(5),
+    raw_detection_boxes: tensor(6), raw_detection_scores: tensor(7),
+  };
+  assert.deepEqual(odApiOutputNames(outputs), ['Identity_1:0', 'Identity_4:0', 'Identity_2:0', 'Identity_5:0']);
+  assert.deepEqual(odApiOutputNames(undefined), ['detection_boxes', 'detection_scores', 'detection_classes', 'num_detections']);
+  const ambiguous = { detection_boxes: tensor(0), 'Identity_1:0': tensor(1), num_detections: tensor(3) };
+  assert.throws(() => odApiOutputNames(ambiguous), (err) => err instanceof ModelLoadError && /detection_scores/.test(err.message));
 });
