@@ -9,6 +9,8 @@ def register(subparsers):
     p.add_argument("--run", required=True, help="the training run folder")
     p.add_argument("--out", required=True, help="export folder, e.g. export/kangaroo")
     p.add_argument("--checkpoint", default="best", help="best (default), last or a ckpt-N prefix")
+    p.add_argument("--name", help="the model's name in metadata.json, shown by the web app and the service "
+                                  "(default: the run folder's name)")
     p.add_argument("--quantize", choices=("none", "uint8", "float16"), default="none",
                    help="weight quantization of the web model (default none)")
     p.add_argument("--data", help="prepared data/ folder: parity on its test images and AP of the exported model")
@@ -28,7 +30,7 @@ def run_export(args) -> int:
     from webdet.export.exporter import export_run
 
     export_run(args.run, args.out, checkpoint=args.checkpoint, quantize=args.quantize, data_dir=args.data,
-               overwrite=args.overwrite, parity=not args.no_parity)
+               overwrite=args.overwrite, parity=not args.no_parity, name=args.name)
     return 0
 
 

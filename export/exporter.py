@@ -12,7 +12,7 @@ from webdet.data_prep.label_map import read_label_map
 from webdet.export import calibration, parity as parity_check, web_model
 from webdet.export.detector import WebModelDetector, load_saved_model_detector
 from webdet.export.graphs import DetectionModule
-from webdet.export.metadata import build_metadata, evaluation_from_run, write_metadata
+from webdet.export.metadata import build_metadata, evaluation_from_run, web_model_version, write_metadata
 from webdet.training.config import read_run_config
 from webdet.training.detector import find_checkpoint
 from webdet.training.model import build_model
@@ -77,13 +77,17 @@ def load_run_model(run_dir: Path, config: dict, checkpoint: str):
 
 
 def export_run(run_dir, out_dir, *, checkpoint="best", quantize=None, data_dir=None, overwrite=False,
-               parity=True, log=print) -> dict:
+               parity=True, name=None, log=print) -> dict:
     """Export one checkpoint of a run; returns the report (also written as `export_report.json`).
+
+    `name` is the model's name in metadata.json (what the web app's title and the service show); by
+    default the run folder's name, e.g. "kangaroo" for runs/kangaroo.
 
     On the run's test split (or --data's) the export measures the SavedModel, calibrates the
     default score threshold and, with `parity`, proves the web model gives the same detections.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    name = (name or "").strip() or run_dir.resolve().name
     started = time.time()
     if quantize not in web_model.QUANTIZATION:
         raise WebdetError(f"--quantize {quantize}: choose uint8, float16 or none")
@@ -102,7 +106,8 @@ def export_run(run_dir, out_dir, *, checkpoint="best", quantize=None, data_dir=N
     shutil.copy(run_dir / "label_map.pbtxt", out_dir / "label_map.pbtxt")
     detector = load_saved_model_detector(saved)
     quantization = quantize or "none"
-    report = {"run": str(run_dir), "checkpoint": prefix, "quantization": quantization,
+    version = web_model_version(web_dir)
+    report = {"run": str(run_dir), "name": name, "version": version, "checkpoint": prefix, "quantization": quantization,
               "saved_model_bytes": _size(saved), "web_model_bytes": _size(web_dir),
               "shards": facts["shards"], "shard_count": len(facts["shards"]),
               "max_shard_bytes": max((web_dir / s).stat().st_size for s in facts["shards"]),
@@ -113,8 +118,8 @@ def export_run(run_dir, out_dir, *, checkpoint="best", quantize=None, data_dir=N
     if data:
         items = measure_saved_model(detector, saved, data, out_dir, config, configured, report, log)
         threshold, evaluation = report["calibration"]["score_threshold"], report["evaluation"]["saved_model"]
-    metadata = build_metadata(config, out_dir.name, facts["num_anchors"], quantization, evaluation,
-                              threshold, report.get("calibration"))
+    metadata = build_metadata(config, name, facts["num_anchors"], quantization, evaluation,
+                              threshold, report.get("calibration"), version)
     write_metadata(web_dir / "metadata.json", metadata)
     if data and parity:
         check_web_model(web_dir, items, config, quantization, report, log)
@@ -122,8 +127,8 @@ def export_run(run_dir, out_dir, *, checkpoint="best", quantize=None, data_dir=N
         write_metadata(web_dir / "metadata.json", metadata)
     report["seconds"] = round(time.time() - started, 1)
     (out_dir / "export_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    log(f"Wrote {saved}, {out_dir / 'serving'} and {web_dir} ({report['shard_count']} shard(s), "
-        f"{report['web_model_bytes'] / 1e6:.2f} MB, quantization {quantization}); report: "
+    log(f"Wrote {saved}, {out_dir / 'serving'} and {web_dir} ({name!r} version {version}, {report['shard_count']} "
+        f"shard(s), {report['web_model_bytes'] / 1e6:.2f} MB, quantization {quantization}); report: "
         f"{out_dir / 'export_report.json'}")
     return report
 

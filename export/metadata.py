@@ -1,8 +1,10 @@
 """`metadata.json`: the contract between the Python side and the web app (docs/metadata.md)."""
+import hashlib
 import json
 from pathlib import Path
 
 from webdet.contract import LabelMap
+from webdet.errors import WebdetError
 from webdet.training.model import PIXEL_MEAN, PIXEL_STD
 
 FORMAT = "webdet-web-model"
@@ -26,16 +28,38 @@ def evaluation_from_run(run_dir, config: dict, checkpoint: str) -> dict:
             "source": f"training run (step {summary.get('best_step')})"}
 
 
+def web_model_version(web_dir) -> str:
+    """The web model's `version` (docs/metadata.md): the first 16 hex digits of SHA-256 over model.json's
+    bytes followed by each weight shard's bytes in weightsManifest order. Any change to the graph or the
+    weights changes it; metadata.json is not part of it."""
+    web_dir = Path(web_dir)
+    model_json = web_dir / "model.json"
+    if not model_json.is_file():
+        raise WebdetError(f"{web_dir}: no model.json")
+    topology = model_json.read_bytes()
+    digest = hashlib.sha256(topology)
+    for group in json.loads(topology).get("weightsManifest", []):
+        for shard in group.get("paths", []):
+            path = web_dir / shard
+            if not path.is_file():
+                raise WebdetError(f"{path}: a weight shard model.json lists is missing")
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
 def build_metadata(config: dict, name: str, num_anchors: int, quantization: str, evaluation: dict | None,
-                   score_threshold: float, calibration: dict | None = None) -> dict:
-    """metadata.json exactly as docs/metadata.md describes it, from the run's resolved config and
-    the export's calibrated default threshold."""
+                   score_threshold: float, calibration: dict | None = None, version: str = "") -> dict:
+    """metadata.json exactly as docs/metadata.md describes it, from the run's resolved config, the
+    export's calibrated default threshold and the web model's version (web_model_version)."""
     size = int(config["model"]["input_size"])
     labels = LabelMap.of(config["data"]["labels"]).records()
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "name": name,
+        "version": version,
         "architecture": config["model"]["architecture"],
         "input": {"name": "input", "shape": [1, size, size, 3], "dtype": "float32", "color": "rgb",
                   "normalization": {"mean": _tidy(PIXEL_MEAN), "std": _tidy(PIXEL_STD)},

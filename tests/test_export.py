@@ -1,5 +1,6 @@
 """`webdet export` of the tiny trained run: the OD API SavedModel, the feed-forward web model, the
 metadata contract, parity in the real TF.js runtime, quantization and the bad-input cases."""
+import hashlib
 import json
 import re
 import shutil
@@ -80,6 +81,41 @@ def test_metadata_follows_the_documented_contract(repo_dir, metadata, report):
     assert metadata["outputs"]["boxes"]["shape"] == [1, n, 4] and metadata["outputs"]["scores"]["shape"] == [1, n, 3]
     assert metadata["score_threshold"] == report["calibration"]["score_threshold"] and metadata["quantization"] == "none"
     assert metadata["evaluation"]["AP"] == report["evaluation"]["web_model"]["AP"]
+    assert metadata["name"] == report["name"] == "tiny" and re.fullmatch(r"[0-9a-f]{16}", metadata["version"])
+
+
+def test_metadata_version_is_the_hash_of_model_json_and_its_shards(exported_dir, metadata, tmp_path):
+    """version = SHA-256 over model.json then the shards in weightsManifest order, 16 hex digits; any byte of
+    the graph or the weights changes it, metadata.json does not."""
+    from webdet.export.metadata import web_model_version
+
+    web = exported_dir / "web_model"
+    model_json = (web / "model.json").read_bytes()
+    shards = [p for group in json.loads(model_json)["weightsManifest"] for p in group["paths"]]
+    expected = hashlib.sha256(model_json + b"".join((web / p).read_bytes() for p in shards)).hexdigest()[:16]
+    assert metadata["version"] == expected == web_model_version(web)
+
+    copy = tmp_path / "web_model"
+    shutil.copytree(web, copy)
+    (copy / "metadata.json").write_text("{}")
+    assert web_model_version(copy) == expected
+    weights = bytearray((copy / shards[-1]).read_bytes())
+    weights[len(weights) // 2] ^= 1
+    (copy / shards[-1]).write_bytes(bytes(weights))
+    changed = web_model_version(copy)
+    assert changed != expected
+    (copy / "model.json").write_bytes(model_json.replace(b'"boxes"', b'"boxes" ', 1))
+    assert web_model_version(copy) not in (expected, changed)
+
+
+def test_export_cli_passes_the_model_name(tiny_run, tmp_path, monkeypatch):
+    import webdet.export.exporter as exporter
+
+    calls = []
+    monkeypatch.setattr(exporter, "export_run", lambda *args, **kwargs: calls.append(kwargs))
+    assert main(["export", "--run", str(tiny_run), "--out", str(tmp_path / "o"), "--name", "shapes v2"]) == 0
+    assert main(["export", "--run", str(tiny_run), "--out", str(tmp_path / "o")]) == 0
+    assert [c["name"] for c in calls] == ["shapes v2", None]
 
 
 def test_web_model_outputs_equal_the_keras_model(tiny_run, exported_dir, metadata):
@@ -131,7 +167,9 @@ def test_quantized_export_is_smaller_and_reports_its_accuracy_cost(quantize, tin
     from webdet.export.exporter import export_run
 
     bound = QUANTIZED[quantize]
-    quantized = export_run(tiny_run, tmp_path / "q", quantize=quantize, data_dir=prepared_dir, log=lambda *_: None)
+    name = {"uint8": "shapes (uint8)", "float16": None}[quantize]  # float16: the default, the run folder's name
+    quantized = export_run(tiny_run, tmp_path / "q", quantize=quantize, data_dir=prepared_dir, name=name,
+                           log=lambda *_: None)
     assert quantized["quantization"] == quantize
     assert quantized["web_model_bytes"] < bound["size"] * report["web_model_bytes"]
     parity = quantized["parity"]
@@ -142,6 +180,8 @@ def test_quantized_export_is_smaller_and_reports_its_accuracy_cost(quantize, tin
         assert parity["min_iou"] >= bound["min_iou"]
     meta = json.loads((tmp_path / "q" / "web_model" / "metadata.json").read_text())
     assert meta["quantization"] == quantize
+    assert meta["name"] == (name or tiny_run.name) and meta["name"] != "q"
+    assert meta["version"] == quantized["version"] != report["version"], "other weights, another version"
 
 
 def test_export_refuses_an_existing_folder(tiny_run, exported_dir, capsys):
