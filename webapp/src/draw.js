@@ -1,7 +1,7 @@
 // Boxes, labels and scores on the overlay canvas. The canvas has the frame's own pixel size and the
-// same CSS box as the video, so boxes stay aligned at every display size and orientation.
-
-const COLOURS = ['#ff7f0e', '#1f77b4', '#d62728', '#9467bd', '#e377c2', '#8c564b', '#17becf'];
+// same CSS box as the video, so boxes stay aligned at every display size and orientation. Each class has
+// its colour from colours.js, the same as in the legend.
+import { colourFor } from './colours.js';
 
 export function sizeOverlay(canvas, width, height) {
   if (canvas.width !== width || canvas.height !== height) {
@@ -19,7 +19,7 @@ export function drawDetections(canvas, detections, source = null) {
   ctx.textBaseline = 'bottom';
   for (const d of detections) {
     const [x0, y0, x1, y1] = d.box;
-    const colour = COLOURS[(Number(d.label_id) - 1 + COLOURS.length) % COLOURS.length];
+    const colour = colourFor(d.label_id);
     ctx.strokeStyle = colour;
     ctx.lineWidth = line;
     ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
