@@ -134,6 +134,7 @@ def test_status_reports_the_model_once_ready(service, exported_dir):
     metadata = json.loads((exported_dir / "web_model" / "metadata.json").read_text())
     assert status == 200 and answer["status"] == "ok" and answer["ready"] is True
     assert answer["model"]["labels"] == metadata["labels"] and answer["model"]["name"] == metadata["name"]
+    assert answer["model"]["version"] == metadata["version"]
     assert answer["model"]["input_size"] == metadata["input"]["shape"][1:3]
     report = json.loads((exported_dir / "export_report.json").read_text())
     assert answer["model"]["AP"] == report["evaluation"]["saved_model"]["AP"]

@@ -34,13 +34,13 @@ def load_warm_detector(export_dir):
 
 
 def read_model_info(export_dir) -> dict:
-    """Name, labels, input size and AP from the export's metadata.json and export_report.json."""
+    """Name, version, labels, input size and AP from the export's metadata.json and export_report.json."""
     metadata = json.loads((web_model_dir(export_dir) / "metadata.json").read_text(encoding="utf-8"))
     report_path = Path(export_dir) / "export_report.json"
     report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
     evaluation = report.get("evaluation", {}).get("saved_model") or metadata.get("evaluation") or {}
     _, height, width, _ = metadata["input"]["shape"]
-    return {"name": metadata.get("name"), "labels": metadata.get("labels", []), "input_size": [height, width],
+    return {"name": metadata.get("name"), "version": metadata.get("version"), "labels": metadata.get("labels", []), "input_size": [height, width],
             "AP": evaluation.get("AP"), "AP50": evaluation.get("AP50"),
             "score_threshold": metadata.get("score_threshold"), "max_detections": metadata.get("max_detections")}
 
