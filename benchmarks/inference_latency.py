@@ -27,6 +27,17 @@ def median_ms(fn, frames: int) -> float:
     return statistics.median(times)
 
 
+def network_function(model, size: int):
+    """The bare network (backbone + FPN + head) as one traced function of a normalised [1, S, S, 3] batch."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)])
+    def network(x):
+        return model.head(model.decoder(model.backbone(x, training=False), training=False), training=False)
+
+    return network
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True)
@@ -50,10 +61,7 @@ def main() -> int:
     model = checkpoint.model
     inputs = preprocess(tf.constant(image), size)[0][tf.newaxis]
 
-    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)])
-    def network(x):
-        return model.head(model.decoder(model.backbone(x, training=False), training=False), training=False)
-
+    network = network_function(model, size)
     web = web_function(model, config)
     exported = load_detector(args.export)
     frame = tf.constant(image[tf.newaxis])
