@@ -232,3 +232,62 @@ def drive(job: dict, timeout: int = 900) -> dict:
                             text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def best_scene(exported_dir, prepared_dir, folder: Path) -> dict:
+    """The test image the exported model gets fully right with the widest margin over its score threshold (no
+    wrong box, none missed), saved as `folder`/scene.png: {png, gt, python} (ground truth and the Python
+    detector's records, boxes in pixels)."""
+    import io
+
+    from webdet.contract import box_iou
+    from webdet.data_prep.tfrecords import data_files, iter_examples
+    from webdet.export.detector import load_detector
+
+    detector = load_detector(exported_dir)
+    best = None
+    for example in iter_examples(data_files(prepared_dir, "test")):
+        image = np.asarray(Image.open(io.BytesIO(example["encoded"])).convert("RGB"))
+        h, w = image.shape[:2]
+        gt = [(n, [b[1] * w, b[0] * h, b[3] * w, b[2] * h]) for n, b in zip(example["class_names"], example["boxes"])]
+        found = detector.detect(image)
+        right = [d for d in found if any(n == d["label"] and box_iou(d["box"], g) > 0.5 for n, g in gt)]
+        if gt and len(found) == len(gt) == len(right):
+            margin = min(d["score"] for d in found)
+            if best is None or margin > best[0]:
+                best = (margin, image, gt, found)
+    if best is None or best[0] < detector.score_threshold + 0.05:
+        raise AssertionError(f"the model got no test image right with a margin (best {best and best[0]})")
+    _, image, gt, found = best
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    png = Path(folder) / "scene.png"
+    Image.fromarray(image).save(png)
+    return {"png": png, "gt": gt, "python": found}
+
+
+def drive_with_handshakes(job: dict, on_handshake, timeout: int = 900) -> dict:
+    """Run a browser scenario that stops at handshakes (the `visits` scenario's `handshake` steps): at each,
+    `on_handshake(result_so_far)` runs, then the driver goes on. Returns the final result."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    proc = subprocess.Popen(["node", str(DRIVER), json.dumps(job)], cwd=REPO / "webapp", stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = None
+    try:
+        for _ in range(sum(1 for step in job.get("visits", []) if step.get("handshake"))):
+            line = proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"the driver stopped early: {proc.stderr.read()}")
+            last = json.loads(line)
+            if "failure" in last:  # the driver gave up before this handshake and has printed its result
+                break
+            on_handshake(last)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err
+        lines = out.strip().splitlines()
+        return json.loads(lines[-1]) if lines else last
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

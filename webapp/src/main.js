@@ -7,11 +7,12 @@
 // the camera/video loop, timing.js), download {loaded, total} (weight bytes), below (detections the
 // threshold hides).
 import * as tf from '@tensorflow/tfjs';
-import { chooseBackend } from './backend.js';
+import { chooseBackend, describeBackend } from './backend.js';
 import { CameraError, startCamera, stopCamera } from './camera.js';
 import { drawDetections, sizeOverlay } from './draw.js';
 import { ModelLoadError, fetchModelJson, load } from './detector.js';
 import { countingFetch, loadingText, weightBytes } from './loading.js';
+import { registerServiceWorker } from './offline.js';
 import { detectOnServer, isCurrentServer, useServer } from './remote.js';
 import { candidateThreshold, detectionSummary, splitByThreshold } from './results.js';
 import { FrameTimes } from './timing.js';
@@ -242,9 +243,10 @@ function onDownload() {
 }
 
 async function useBackend(requested) {
-  const { backend, tried } = await chooseBackend(requested);
-  state.backend = backend;
-  $('backend-used').textContent = tried.length ? `using ${backend} (${tried.join(', ')} unavailable)` : `using ${backend}`;
+  const chosen = await chooseBackend(requested);
+  state.backend = chosen.backend;
+  state.threads = chosen.threads;
+  $('backend-used').textContent = describeBackend(chosen);
 }
 
 function connectLabel() {
@@ -359,4 +361,5 @@ $('backend').addEventListener('change', async (e) => {
     fail(err.message);
   }
 });
+registerServiceWorker(); // before init(): the backend waits to know whether the page reloads for isolation
 init();

@@ -3,7 +3,17 @@
 // Scenarios: camera (fake webcam from a .y4m file), upload (an image file), denied (camera refused),
 // load (just open the page, e.g. with a missing model), server (server mode, `?api=URL`: wait until the
 // detection server is online, upload `images` one after another; with `waitOffline`, print the result so far
-// as one JSON line, wait for a line on stdin (the caller stops the server), then wait for "offline").
+// as one JSON line, wait for a line on stdin (the caller stops the server), then wait for "offline"),
+// visits (several page loads in one browser, for the service worker: `visits` is a list of {url (else a
+// reload), image (upload it), offlineReady (wait until the worker has cached everything; a string: until it
+// has that model version), cachedText (paths whose cached copies to report), handshake (first print the
+// visits so far as one JSON line and wait for a line on stdin, while the caller stops the server or rewrites
+// the model), offline (the browser goes offline first)}; each reports isolation, threads, page loads and
+// the worker's caches).
+// `persistent: true` runs in a persistent profile (a temporary user-data-dir) instead of a fresh context.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import readline from 'node:readline';
 import { chromium } from 'playwright-core';
 
@@ -13,10 +23,22 @@ const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run
 if (job.scenario === 'camera') {
   args.push('--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${job.y4m}`);
 }
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
-const context = await browser.newContext({ viewport: job.viewport ?? { width: 1000, height: 760 } });
+const viewport = job.viewport ?? { width: 1000, height: 760 };
+let browser = null;
+let context;
+let profile = null;
+if (job.persistent) {
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'webdet-profile-'));
+  context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true,
+    args, viewport });
+} else {
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
+  context = await browser.newContext({ viewport });
+}
 if (job.scenario === 'denied') await context.clearPermissions();
-const page = await context.newPage();
+const page = context.pages()[0] ?? await context.newPage();
+let navigations = 0; // page loads (a same-document history change is none)
+page.on('load', () => { navigations += 1; });
 const consoleErrors = [];
 page.on('pageerror', (err) => consoleErrors.push(err.message));
 const state = () => page.evaluate(() => JSON.parse(JSON.stringify(window.webdet)));
@@ -51,10 +73,57 @@ const nextLine = () => new Promise((resolve) => {
   rl.once('line', (line) => { rl.close(); resolve(line); });
   rl.once('close', () => resolve(null));
 });
+const whenLoaded = () => page.waitForFunction(() => window.webdet && (window.webdet.ready || window.webdet.error), null,
+  { timeout: 120000 });
+const workerCaches = () => page.evaluate(async () => {
+  if (!('caches' in window)) return null;
+  const out = {};
+  for (const name of await caches.keys()) {
+    out[name] = (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname).sort();
+  }
+  return out;
+});
+const visit = async (step) => {
+  const before = navigations;
+  if (step.offline) await context.setOffline(true);
+  if (step.url) await page.goto(step.url);
+  else await page.reload();
+  await whenLoaded();
+  if (step.image) {
+    const frames = (await state()).frames;
+    await page.setInputFiles('#image-file', step.image);
+    await page.waitForFunction((n) => window.webdet.frames > n || window.webdet.error, frames, { timeout: 120000 });
+  }
+  if (step.offlineReady) {
+    await page.waitForFunction((v) => window.webdet.offlineReady && (v === true || window.webdet.offlineVersion === v),
+      step.offlineReady, { timeout: 120000 });
+  }
+  await page.waitForTimeout(step.settleMs ?? 0);
+  return { ...(await snapshot()), navigations: navigations - before,
+    crossOriginIsolated: await page.evaluate(() => window.crossOriginIsolated),
+    hardwareConcurrency: await page.evaluate(() => navigator.hardwareConcurrency),
+    backendText: await page.textContent('#backend-used'), caches: await workerCaches(),
+    cachedText: await page.evaluate(async (names) => {
+      const out = {};
+      for (const name of names) out[name] = (await (await caches.match(new URL(name, window.location.href)))?.text()) ?? null;
+      return out;
+    }, step.cachedText ?? []) };
+};
 try {
-  await page.goto(job.url);
-  await page.waitForFunction(() => window.webdet && (window.webdet.ready || window.webdet.error), null, { timeout: 120000 });
-  if (job.scenario === 'camera') {
+  if (job.scenario !== 'visits') {
+    await page.goto(job.url);
+    await whenLoaded();
+  }
+  if (job.scenario === 'visits') {
+    result.visits = [];
+    for (const step of job.visits) {
+      if (step.handshake) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        await nextLine();
+      }
+      result.visits.push(await visit(step));
+    }
+  } else if (job.scenario === 'camera') {
     await page.click('#start');
     await page.waitForFunction((n) => window.webdet.frames >= n || window.webdet.error, job.frames ?? 3, { timeout: 300000 });
     result.tensorsAfterWarmup = (await state()).tensors;
@@ -110,6 +179,8 @@ try {
   result.errorVisible = await page.isVisible('#error');
   result.status = await page.textContent('#status');
   result.backendText = await page.textContent('#backend-used');
+  result.loads = navigations;
+  result.crossOriginIsolated = await page.evaluate(() => window.crossOriginIsolated);
   const overlay = await page.$('#overlay');
   result.overlay = await overlay.boundingBox();
   result.video = await (await page.$('#video')).boundingBox();
@@ -119,5 +190,6 @@ try {
   result.state = await state().catch(() => null);
 }
 result.consoleErrors = consoleErrors;
-await browser.close();
+await (browser ?? context).close();
+if (profile) fs.rmSync(profile, { recursive: true, force: true });
 process.stdout.write(JSON.stringify(result));
