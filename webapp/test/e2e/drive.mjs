@@ -175,6 +175,47 @@ try {
     await page.waitForFunction(() => window.webdet.error, null, { timeout: 60000 });
   }
   result.state = await state();
+  // job.inspect: result.page, the title, header, legend, perf line, page width and each shown box's colour read from
+  // the overlay's pixels. job.keyboard {keys, frames?, image?}: then Tab through the page (result.tabOrder: the
+  // focused ids), Tab to the slider, press `keys` there (result.afterKeys, after `frames` more frames), then upload
+  // `image` (result.afterUpload).
+  if (job.inspect) {
+    result.page = await page.evaluate(() => {
+      const ctx = document.getElementById('overlay').getContext('2d');
+      const hex = (p) => `#${[p[0], p[1], p[2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+      const leftEdge = ([x0, y0, , y1]) => {
+        const seen = [0.2, 0.35, 0.5, 0.65, 0.8].map((f) => hex(ctx.getImageData(Math.floor(x0), Math.floor(y0 + f * (y1 - y0)), 1, 1).data));
+        return seen.sort((a, b) => seen.filter((c) => c === b).length - seen.filter((c) => c === a).length)[0];
+      };
+      return { title: document.title, header: document.querySelector('header h1').textContent,
+        modelName: document.getElementById('model-name').textContent, perf: document.getElementById('perf').textContent,
+        legend: [...document.querySelectorAll('#legend li')].map((li) => ({ id: Number(li.dataset.labelId),
+          name: li.textContent.trim(), colour: li.dataset.colour,
+          swatch: getComputedStyle(li.querySelector('.swatch')).backgroundColor })),
+        legendBox: document.getElementById('legend').getBoundingClientRect().toJSON(),
+        pageWidth: document.documentElement.scrollWidth,
+        boxColours: window.webdet.detections.map((d) => ({ label_id: d.label_id, colour: leftEdge(d.box) })) };
+    });
+  }
+  if (job.keyboard) {
+    const focused = () => page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName);
+    result.tabOrder = [];
+    for (let i = 0; i < 30; i += 1) result.tabOrder.push(await page.keyboard.press('Tab').then(focused));
+    for (let i = 0; i < 30 && (await focused()) !== 'threshold'; i += 1) await page.keyboard.press('Tab');
+    const before = (await state()).frames;
+    for (const key of job.keyboard.keys) await page.keyboard.press(key);
+    if (job.keyboard.frames) { // the camera loop: wait for frames detected at the new threshold
+      await page.waitForFunction((n) => window.webdet.frames >= n || window.webdet.error, before + job.keyboard.frames);
+    }
+    const seen = async () => ({ focused: await focused(), threshold: Number(await page.inputValue('#threshold')),
+      status: await page.textContent('#status'), state: await state() });
+    result.afterKeys = await seen();
+    if (job.keyboard.image) {
+      await page.setInputFiles('#image-file', job.keyboard.image);
+      await page.waitForFunction((n) => window.webdet.frames > n || window.webdet.error, result.afterKeys.state.frames);
+      result.afterUpload = await seen();
+    }
+  }
   result.errorText = await page.textContent('#error');
   result.errorVisible = await page.isVisible('#error');
   result.status = await page.textContent('#status');
