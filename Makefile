@@ -66,7 +66,7 @@ $(NODE_STAMP): webapp/package.json webapp/package-lock.json
 	cd webapp && npm ci --no-audit --no-fund
 	touch $@
 
-$(APP): $(NODE_STAMP) $(wildcard webapp/src/*) webapp/index.html
+$(APP): $(NODE_STAMP) $(wildcard webapp/src/* webapp/icon*) webapp/index.html webapp/sw.js webapp/manifest.webmanifest webapp/build.mjs
 	cd webapp && npm run build
 
 chromium:

@@ -150,6 +150,13 @@ def test_webgl_backend_agrees_with_wasm(server, scene):
     assert_on_the_right_objects(state["detections"], scene["gt"])
 
 
+def test_auto_passes_over_software_webgl(server):
+    """Headless Chromium here renders WebGL with SwiftShader, on the CPU: auto must take wasm, and say why."""
+    result = drive({"url": server.url, "scenario": "load"})
+    assert result["state"]["backend"] == "wasm", result["backendText"]
+    assert "webgl skipped: software renderer" in result["backendText"]
+
+
 def test_camera_denied_explains_and_upload_still_works(server, scene):
     result = drive({"url": server.url, "scenario": "denied", "screenshot": str(ARTIFACTS / "denied.png")})
     assert result["errorVisible"]

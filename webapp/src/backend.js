@@ -1,4 +1,6 @@
-// Choose the TF.js backend: auto tries webgpu → webgl → wasm → cpu and keeps the first that starts.
+// Choose the TF.js backend: auto tries webgpu → webgl → wasm → cpu and keeps the first that starts. Auto passes
+// over webgl when its renderer is software (SwiftShader, llvmpipe: a machine without a usable GPU), where it
+// is about ten times slower than wasm; `?backend=webgl` still uses it.
 // The wasm backend runs on several threads where the page is cross-origin isolated (COOP/COEP from the
 // server, or from the service worker on a plain static host): one per logical core by default, or
 // `?threads=N`; 1 where it is not isolated.
@@ -8,6 +10,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { isolationSettled } from './offline.js';
 
 const ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'];
+const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe|software/i;
 const MAX_WASM_THREADS = 8; // the workers tfjs-backend-wasm starts; its thread pool never grows past them
 
 // The wasm binaries are shipped beside the bundle, never fetched from a CDN.
@@ -72,6 +75,23 @@ async function tryBackend(name, threads) {
   }
 }
 
+/** The WebGL renderer's name as the browser reports it, e.g. "ANGLE (…SwiftShader driver)"; '' when unknown. */
+export function webglRenderer(doc = globalThis.document) {
+  try {
+    const gl = doc.createElement('canvas').getContext('webgl2') ?? doc.createElement('canvas').getContext('webgl');
+    if (!gl) return '';
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) ?? '');
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return name;
+  } catch {
+    return '';
+  }
+}
+
+/** True for a renderer name that says WebGL runs on the CPU. */
+export const isSoftwareRenderer = (name) => SOFTWARE_GL.test(name);
+
 /** The wasm pool's size as the backend reports it (null when the wasm backend has not started). */
 function wasmThreads() {
   try {
@@ -82,7 +102,8 @@ function wasmThreads() {
 }
 
 /**
- * Returns {backend, tried, threads}: the backend in use, the ones that failed before it, and for wasm the
+ * Returns {backend, tried, skipped, threads}: the backend in use, the ones that failed before it, those auto
+ * passed over (webgl on a software renderer), and for wasm the
  * threads its pool runs (tf.wasm.getThreadsCount()); null for the other backends. Waits first until the
  * service worker has decided whether the page reloads to become cross-origin isolated.
  */
@@ -91,17 +112,24 @@ export async function chooseBackend(requested = 'auto') {
   const threads = requestedThreads();
   const candidates = requested === 'auto' ? ORDER : [requested, ...ORDER.filter((b) => b !== requested)];
   const tried = [];
+  const skipped = [];
   for (const name of candidates) {
+    if (requested === 'auto' && name === 'webgl' && isSoftwareRenderer(webglRenderer())) {
+      skipped.push('webgl');
+      continue;
+    }
     if (await tryBackend(name, Math.min(threads, MAX_WASM_THREADS))) {
-      return { backend: name, tried, threads: name === 'wasm' ? wasmThreads() : null };
+      return { backend: name, tried, skipped, threads: name === 'wasm' ? wasmThreads() : null };
     }
     tried.push(name);
   }
   throw new Error('No TensorFlow.js backend could start in this browser.');
 }
 
-/** "using wasm · 2 threads (webgpu, webgl unavailable)" for the page. */
-export function describeBackend({ backend, tried, threads }) {
+/** "using wasm · 2 threads (webgpu unavailable; webgl skipped: software renderer)" for the page. */
+export function describeBackend({ backend, tried, skipped = [], threads }) {
   const count = threads == null ? '' : ` · ${threads} thread${threads === 1 ? '' : 's'}`;
-  return `using ${backend}${count}${tried.length ? ` (${tried.join(', ')} unavailable)` : ''}`;
+  const notes = [tried.length ? `${tried.join(', ')} unavailable` : '',
+    skipped.length ? `${skipped.join(', ')} skipped: software renderer` : ''].filter(Boolean);
+  return `using ${backend}${count}${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }
