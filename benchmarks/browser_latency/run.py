@@ -1,12 +1,19 @@
-"""Browser latency of the web model: webdet's feed-forward export against the conventional export of
-the same weights that keeps NMS in the graph (and so needs `executeAsync`), per TF.js backend, in
-headless Chromium; plus the SavedModel's Python CPU latency and the sizes of every variant.
+"""Browser latency of the web model, in headless Chromium, in one run.
 
-    .venv/bin/python benchmarks/browser_latency/run.py --run runs/kangaroo [--frames 15]
+The app as users get it: a `webdet build-webapp` folder on a plain static server (no special headers; the
+app's service worker makes it cross-origin isolated), a fake camera showing one of the run's test images.
+It prints the steady ms/frame of the app's own camera loop for wasm on 1 thread and on N threads, webgl and
+cpu, with the backend and thread count read from the page; time to first detection on a cold visit, from
+the service worker's cache, and offline; and the ratio of wasm on N threads to a bare TF Python forward pass
+of the same network at batch 1, measured in the same run.
 
-Needs `webapp/node_modules` (npm ci in webapp/) and /usr/bin/chromium. Prints a table and writes
-`results.json` in the work folder. Timing is per frame with the result read back to JavaScript;
-for webdet's model that includes the web app's own postprocess (thresholding + NMS in JS).
+With --conventional it also compares webdet's feed-forward export with the conventional export of the same
+weights that keeps NMS in the graph (and so needs `executeAsync`), per backend, on a bare benchmark page.
+
+    .venv/bin/python benchmarks/browser_latency/run.py --run runs/kangaroo [--frames 30] [--conventional]
+
+Needs `webapp/node_modules` (npm ci in webapp/), the built app (webapp/dist) and /usr/bin/chromium. Prints
+tables and writes `results.json` in the work folder.
 """
 import argparse
 import functools
@@ -23,13 +30,17 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(REPO), str(HERE)]
+sys.path[:0] = [str(REPO), str(HERE), str(HERE.parent), str(REPO / "tests")]
 
 from webdet.quiet import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
 
 from conventional import conventional_facts, export_conventional  # noqa: E402
+from inference_latency import median_ms, network_function  # noqa: E402
+from web_helpers import write_y4m  # noqa: E402
+from webdet.site import build_site  # noqa: E402
+from webdet.training.detector import load_checkpoint_detector  # noqa: E402
 from webdet.export.exporter import export_run, load_run_model  # noqa: E402
 from webdet.export.parity import read_test_split  # noqa: E402
 from webdet.training.config import read_run_config  # noqa: E402
@@ -62,15 +73,18 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def build_variants(run_dir: Path, work: Path, reuse: bool) -> dict:
-    """webdet exports (float32, uint8, float16) and conventional NMS-in-graph exports (float32, uint8)."""
+def build_variants(run_dir: Path, work: Path, reuse: bool, conventional: bool = True) -> dict:
+    """webdet exports (float32; with `conventional`, also uint8, float16 and the conventional NMS-in-graph
+    exports in float32 and uint8)."""
     variants = {}
-    for quantize in ("none", "uint8", "float16"):
+    for quantize in ("none", "uint8", "float16") if conventional else ("none",):
         out = work / f"webdet-{quantize}"
         if not (reuse and (out / "export_report.json").is_file()):
             export_run(run_dir, out, quantize=quantize, overwrite=True, parity=False, log=lambda *_: None)
         variants[f"webdet-{quantize}"] = {"dir": out / "web_model", "kind": "feed_forward",
                                           "bytes": folder_bytes(out / "web_model"), "saved_model": out / "saved_model"}
+    if not conventional:
+        return variants
     config = read_run_config(run_dir)
     model, _ = load_run_model(run_dir, config, "best")
     for quantize in QUANTIZATIONS:
@@ -190,32 +204,122 @@ def report(browser: dict, variants: dict, python_ms: float) -> dict:
             "sizes_bytes": {name: v["bytes"] for name, v in variants.items()}, "raw": browser["results"]}
 
 
+def python_forward_ms(run_dir: Path, image: np.ndarray, frames: int) -> float:
+    """Median ms of a bare TF forward pass (backbone + FPN + head) of the run's network at batch 1."""
+    size = int(read_run_config(run_dir)["model"]["input_size"])
+    model = load_checkpoint_detector(run_dir, "best").model
+    network = network_function(model, size)
+    inputs = preprocess(tf.constant(image), size)[0][tf.newaxis]
+    return median_ms(lambda: network(inputs), frames)
+
+
+class PlainHandler(http.server.SimpleHTTPRequestHandler):
+    """What a plain static host sends: files and their types, no isolation headers."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript"}
+
+    def log_message(self, *args):
+        pass
+
+
+def app_runs(backends, frames: int, slow_frames: int, threads: int) -> list[dict]:
+    runs = []
+    for backend in backends:
+        if backend == "wasm":
+            runs += [{"backend": "wasm", "threads": 1, "frames": frames},
+                     {"backend": "wasm", "threads": threads or None, "frames": frames}]
+        else:
+            runs.append({"backend": backend, "threads": None, "frames": frames if backend == "webgpu" else slow_frames})
+    return runs
+
+
+def run_app(run_dir: Path, export_dir: Path, work: Path, args, image: np.ndarray) -> dict:
+    """The built app on a plain static server, driven by app.mjs."""
+    from PIL import Image
+
+    site_dir = build_site(export_dir, work / "app-site")
+    Image.fromarray(image).save(work / "frame.png")
+    write_y4m(work / "frame.y4m", image, frames=10)
+    handler = functools.partial(PlainHandler, directory=str(site_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    plan = {"url": f"http://127.0.0.1:{server.server_address[1]}/", "webapp_dir": str(WEBAPP), "chromium": args.chromium,
+            "y4m": str(work / "frame.y4m"), "image": str(work / "frame.png"), "visits": True,
+            "runs": app_runs(args.backends.split(","), args.frames, args.slow_frames, args.threads)}
+    (work / "app-plan.json").write_text(json.dumps(plan))
+    try:
+        done = subprocess.run(["node", str(HERE / "app.mjs"), str(work / "app-plan.json")], capture_output=True,
+                              text=True, check=False)
+    finally:
+        server.shutdown()
+    sys.stderr.write(done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"app.mjs failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)
+
+
+def report_app(app: dict, python_ms: float) -> dict:
+    """Print the app's figures beside the Python forward pass; return them."""
+    print(f"\nThe built app on a plain static server, Chromium {app['chromium']}, fake camera, "
+          f"steady ms/frame of the app's loop (frame → preprocessing → graph → JS NMS):")
+    print(f"{'asked':16} | {'backend used':12} {'threads':>7} {'isolated':>8} | {'ms/frame':>8} {'x Python':>8}")
+    rows = []
+    for r in app["runs"]:
+        asked = f"{r['requested']['backend']} {r['requested']['threads'] or 'auto'}"
+        if "error" in r:
+            print(f"{asked:16} | {r['error']}")
+            rows.append({**r})
+            continue
+        ratio = r["steady_ms"] / python_ms if r.get("steady_ms") else None
+        print(f"{asked:16} | {r['backend']:12} {str(r['threads'] or '-'):>7} {str(r['isolated']):>8} | "
+              f"{fmt(r['steady_ms'])} {('%8.2f' % ratio) if ratio else '     n/a'}")
+        rows.append({**r, "over_python": ratio})
+    print(f"Python, TF {tf.__version__}, bare forward pass of the same network at batch 1: {python_ms:.1f} ms")
+    wasm = [r for r in rows if r.get("backend") == "wasm" and "error" not in r]
+    best = min(wasm, key=lambda r: r["steady_ms"]) if wasm else None
+    if best:
+        print(f"wasm on {best['threads']} threads / Python forward = {best['over_python']:.2f}")
+    print("\nTime to first detection (driver clock, navigation → first uploaded image detected):")
+    for name, v in app.get("visits", {}).items():
+        print(f"  {name:8} {v['first_detection_ms']:8.0f} ms  (ready after {v['ready_ms']:.0f} ms; page says "
+              f"ttfd {fmt(v['page_ttfd_ms']).strip()} ms, load {fmt(v['page_load_ms']).strip()} ms; "
+              f"{v['backend']} x{v['threads']}, isolated {v['isolated']})")
+    return {"chromium": app["chromium"], "runs": rows, "visits": app.get("visits"), "python_forward_ms": python_ms,
+            "best_wasm_over_python": best["over_python"] if best else None}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="a training run folder (its best checkpoint is used)")
     parser.add_argument("--work", help="folder for the exports and results (default: a temporary folder)")
-    parser.add_argument("--frames", type=int, default=15, help="timed frames on wasm/webgpu (default 15)")
-    parser.add_argument("--slow-frames", type=int, default=5, help="timed frames on webgl/cpu (default 5)")
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated TF.js backends")
+    parser.add_argument("--frames", type=int, default=30, help="camera frames on wasm/webgpu (default 30)")
+    parser.add_argument("--slow-frames", type=int, default=6, help="camera frames on webgl/cpu (default 6)")
+    parser.add_argument("--threads", type=int, default=0, help="wasm threads of the N-thread row (default: the page's own choice)")
+    parser.add_argument("--backends", default="wasm,webgl,cpu", help="comma-separated TF.js backends")
+    parser.add_argument("--conventional", action="store_true", help="also compare with the NMS-in-graph export")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--reuse", action="store_true", help="reuse the exports already in --work")
     args = parser.parse_args(argv)
     run_dir = Path(args.run)
     work = Path(args.work or tempfile.mkdtemp(prefix="webdet-browser-latency-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"Exporting variants of {run_dir} into {work} ...", flush=True)
-    variants = build_variants(run_dir, work, args.reuse)
+    print(f"Exporting {run_dir} into {work} ...", flush=True)
+    variants = build_variants(run_dir, work, args.reuse, args.conventional)
     size = int(read_run_config(run_dir)["model"]["input_size"])
     array, image = frame_input(run_dir, size)
-    python_ms = python_latency(variants["webdet-none"]["saved_model"], image, max(args.frames, 10))
-    server = serve_folder(site(work, variants, array))
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        runs = browser_runs(url, variants, args.backends.split(","), args.frames, args.slow_frames)
-        browser = run_browser(url, runs, work, args.chromium)
-    finally:
-        server.shutdown()
-    figures = report(browser, variants, python_ms)
+    python_ms = python_forward_ms(run_dir, image, max(args.frames, 20))
+    figures = {"app": report_app(run_app(run_dir, work / "webdet-none", work, args, image), python_ms)}
+    if args.conventional:
+        saved_model_ms = python_latency(variants["webdet-none"]["saved_model"], image, max(args.frames, 10))
+        server = serve_folder(site(work, variants, array))
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}"
+            runs = browser_runs(url, variants, args.backends.split(","), args.frames, args.slow_frames)
+            browser = run_browser(url, runs, work, args.chromium)
+        finally:
+            server.shutdown()
+        figures["conventional"] = report(browser, variants, saved_model_ms)
     (work / "results.json").write_text(json.dumps(figures, indent=2))
     print(f"\nWrote {work / 'results.json'}")
     return 0
