@@ -137,7 +137,7 @@ def test_status_reports_the_model_once_ready(service, exported_dir):
     assert answer["model"]["version"] == metadata["version"]
     assert answer["model"]["input_size"] == metadata["input"]["shape"][1:3]
     report = json.loads((exported_dir / "export_report.json").read_text())
-    assert answer["model"]["AP"] == report["evaluation"]["saved_model"]["AP"]
+    assert answer["model"]["AP"] == round(report["evaluation"]["saved_model"]["AP"], 4)
     assert answer["version"] and answer["queue"]["backend"] == "memory"
 
 

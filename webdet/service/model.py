@@ -33,6 +33,11 @@ def load_warm_detector(export_dir):
     return detector
 
 
+def _four_digits(value):
+    """AP as the export printed it (0.6505), not 0.6504984075081893."""
+    return None if value is None else round(float(value), 4)
+
+
 def read_model_info(export_dir) -> dict:
     """Name, version, labels, input size and AP from the export's metadata.json and export_report.json."""
     metadata = json.loads((web_model_dir(export_dir) / "metadata.json").read_text(encoding="utf-8"))
@@ -41,7 +46,7 @@ def read_model_info(export_dir) -> dict:
     evaluation = report.get("evaluation", {}).get("saved_model") or metadata.get("evaluation") or {}
     _, height, width, _ = metadata["input"]["shape"]
     return {"name": metadata.get("name"), "version": metadata.get("version"), "labels": metadata.get("labels", []), "input_size": [height, width],
-            "AP": evaluation.get("AP"), "AP50": evaluation.get("AP50"),
+            "AP": _four_digits(evaluation.get("AP")), "AP50": _four_digits(evaluation.get("AP50")),
             "score_threshold": metadata.get("score_threshold"), "max_detections": metadata.get("max_detections")}
 
 
