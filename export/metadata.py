@@ -38,7 +38,11 @@ def web_model_version(web_dir) -> str:
         raise WebdetError(f"{web_dir}: no model.json")
     topology = model_json.read_bytes()
     digest = hashlib.sha256(topology)
-    for group in json.loads(topology).get("weightsManifest", []):
+    try:
+        manifest = json.loads(topology).get("weightsManifest", [])
+    except (ValueError, AttributeError) as exc:
+        raise WebdetError(f"{model_json}: not a TF.js model.json ({exc})") from exc
+    for group in manifest:
         for shard in group.get("paths", []):
             path = web_dir / shard
             if not path.is_file():

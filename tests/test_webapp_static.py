@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 from web_helpers import RunningServer, StaticSite, best_scene, drive, drive_with_handshakes
 from webdet.contract import box_iou
-from webdet.site import build_site, model_version
+from webdet.export.metadata import web_model_version
+from webdet.site import build_site
 
 SHELL = ["index.html", "main.js", "app.css", "manifest.webmanifest", "icon.svg", "icon-192.png", "icon-512.png",
          "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm-threaded-simd.wasm"]
@@ -72,7 +73,7 @@ def test_site_carries_the_worker_the_manifest_and_a_model_version(exported_dir, 
     assert 'rel="manifest" href="./manifest.webmanifest"' in page and 'name="theme-color"' in page
 
     model = site_dir / "model"
-    assert json.loads((model / "metadata.json").read_text())["version"] == digest_version(model) == model_version(model)
+    assert json.loads((model / "metadata.json").read_text())["version"] == digest_version(model) == web_model_version(model)
 
     # An export written before metadata.json had `version`: the site's copy gets it; the export keeps its own.
     old = tmp_path / "old_export"

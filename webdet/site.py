@@ -3,34 +3,13 @@
 The app's service worker (sw.js) makes the folder cross-origin isolated on a host that sends no special
 headers and caches it for offline use, the model keyed by metadata.json's `version`; an export written before
 that field existed gets it in the copied metadata.json, computed as the exporter does."""
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 from webdet.errors import WebdetError
+from webdet.export.metadata import web_model_version
 from webdet.service.settings import APP_DIST, web_model_dir
-
-
-def model_version(model_dir) -> str:
-    """The web model's `version` (docs/metadata.md): the first 16 hex digits of SHA-256 over model.json's bytes
-    followed by each weight shard's bytes in weightsManifest order."""
-    model_dir = Path(model_dir)
-    topology = (model_dir / "model.json").read_bytes()
-    digest = hashlib.sha256(topology)
-    try:
-        manifest = json.loads(topology).get("weightsManifest", [])
-    except (ValueError, AttributeError) as exc:
-        raise WebdetError(f"{model_dir / 'model.json'}: not a TF.js model.json ({exc})") from exc
-    for group in manifest:
-        for shard in group.get("paths", []):
-            path = model_dir / shard
-            if not path.is_file():
-                raise WebdetError(f"{path}: a weight shard model.json lists is missing")
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 def _add_version(model_dir: Path) -> None:
@@ -43,7 +22,7 @@ def _add_version(model_dir: Path) -> None:
     except ValueError as exc:
         raise WebdetError(f"{path}: not valid JSON ({exc})") from exc
     if isinstance(metadata, dict) and not metadata.get("version"):
-        metadata["version"] = model_version(model_dir)
+        metadata["version"] = web_model_version(model_dir)
         path.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
 
 
