@@ -1,6 +1,5 @@
 """The web contract's pre- and post-processing in NumPy (docs/metadata.md), the reference the web app's
 JavaScript is held to: both are tested against tests/fixtures/postprocess_cases.json."""
-import math
 
 import numpy as np
 
@@ -10,14 +9,16 @@ from webdet.contract import box_iou
 def fit_transform(metadata: dict, width: int, height: int) -> tuple[float, float, int, int]:
     """(scale_y, scale_x, input_h, input_w) from frame pixels to model-input pixels.
 
-    Letterbox resizes to round(H*s) x round(W*s), s = min(in_h/H, in_w/W): each axis keeps its own
-    exact scale (resized size / frame size), as the SavedModel's Model Garden preprocessing does.
+    Letterbox resizes to round(H*s) x round(W*s), s = min(in_h/H, in_w/W), computed as the SavedModel's
+    Model Garden preprocessing computes it (float32, ties to even: 680x1024 → 212x320), so each axis keeps
+    its own exact scale (resized size / frame size).
     """
     _, in_h, in_w, _ = metadata["input"]["shape"]
     if metadata["input"].get("fit") == "stretch":
         return in_h / height, in_w / width, in_h, in_w
-    scale = min(in_h / height, in_w / width)
-    new_h, new_w = min(in_h, math.floor(height * scale + 0.5)), min(in_w, math.floor(width * scale + 0.5))
+    scale = min(np.float32(in_h) / np.float32(height), np.float32(in_w) / np.float32(width))
+    new_h = min(in_h, int(np.round(np.float32(height) * scale)))
+    new_w = min(in_w, int(np.round(np.float32(width) * scale)))
     return new_h / height, new_w / width, in_h, in_w
 
 

@@ -39,3 +39,19 @@ def test_javascript_gives_the_same_detections_as_python(repo_dir):
             assert j["box"] == pytest.approx(p["box"], abs=1e-3)  # float32 in JS
             assert (j["label_id"], j["label"]) == (p["label_id"], p["label"])
             assert j["score"] == pytest.approx(p["score"], abs=1e-6)
+
+
+@pytest.mark.parametrize("height,width", [(680, 1024), (319, 450), (501, 750), (1024, 683)])
+def test_letterbox_size_is_the_savedmodel_preprocessing_size(height, width):
+    """The contract's letterbox size is Model Garden's own (float32, ties to even: 680x1024 → 212x320), so the
+    web model sees the image at the size the SavedModel does."""
+    import numpy as np
+    import tensorflow as tf
+
+    from webdet.export.postprocess import fit_transform
+    from webdet.training.model import preprocess
+
+    _, info = preprocess(tf.zeros([height, width, 3], tf.uint8), 320)
+    scale_y, scale_x, _, _ = fit_transform({"input": {"shape": [1, 320, 320, 3], "fit": "letterbox"}}, width, height)
+    assert np.allclose([scale_y, scale_x], info[2].numpy(), rtol=1e-6)
+    assert round(scale_y * height) == round(float(info[2][0]) * height)

@@ -14,19 +14,29 @@ export function nms(candidates, iouThreshold, limit) {
 }
 
 /**
+ * x rounded half to even, as TensorFlow's tf.round: 212.5 → 212, 213.5 → 214 (Math.round gives 213 and 214).
+ */
+export function roundHalfEven(x) {
+  const down = Math.floor(x);
+  if (x - down !== 0.5) return Math.round(x);
+  return down % 2 === 0 ? down : down + 1;
+}
+
+/**
  * How the frame was fitted into the model input. Letterbox resizes to round(H*s) x round(W*s) with
- * s = min(inH/H, inW/W), so each axis has its own exact scale (resized size / frame size), as the
- * SavedModel's Model Garden preprocessing has; stretch fills the input.
+ * s = min(inH/H, inW/W), computed as the SavedModel's Model Garden preprocessing computes it (float32, ties to
+ * even: a 680x1024 frame becomes 212x320, not 213x320), so each axis has its own exact scale (resized size /
+ * frame size); stretch fills the input. {scaleY, scaleX, inH, inW, newH, newW}.
  */
 export function fitTransform(metadata, frameWidth, frameHeight) {
   const [, inH, inW] = metadata.input.shape;
   if (metadata.input.fit === 'stretch') {
-    return { scaleY: inH / frameHeight, scaleX: inW / frameWidth, inH, inW };
+    return { scaleY: inH / frameHeight, scaleX: inW / frameWidth, inH, inW, newH: inH, newW: inW };
   }
-  const scale = Math.min(inH / frameHeight, inW / frameWidth);
-  const newH = Math.min(inH, Math.round(frameHeight * scale));
-  const newW = Math.min(inW, Math.round(frameWidth * scale));
-  return { scaleY: newH / frameHeight, scaleX: newW / frameWidth, inH, inW };
+  const scale = Math.min(Math.fround(inH / frameHeight), Math.fround(inW / frameWidth));
+  const newH = Math.min(inH, roundHalfEven(Math.fround(frameHeight * scale)));
+  const newW = Math.min(inW, roundHalfEven(Math.fround(frameWidth * scale)));
+  return { scaleY: newH / frameHeight, scaleX: newW / frameWidth, inH, inW, newH, newW };
 }
 
 /**

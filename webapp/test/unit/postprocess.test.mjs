@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { iou, scaleBox } from '../../src/boxes.js';
-import { fitTransform, nms, postprocess } from '../../src/postprocess.js';
+import { fitTransform, nms, postprocess, roundHalfEven } from '../../src/postprocess.js';
 
 const fixture = new URL('../../../tests/fixtures/postprocess_cases.json', import.meta.url);
 const { cases } = JSON.parse(fs.readFileSync(fixture, 'utf8'));
@@ -43,6 +43,16 @@ test('nms breaks score ties by anchor order and respects the limit', () => {
 
 test('letterbox uses one scale, stretch one per axis', () => {
   const meta = (fit) => ({ input: { shape: [1, 320, 320, 3], fit } });
-  assert.deepEqual(fitTransform(meta('letterbox'), 640, 480), { scaleY: 0.5, scaleX: 0.5, inH: 320, inW: 320 });
-  assert.deepEqual(fitTransform(meta('stretch'), 640, 160), { scaleY: 2, scaleX: 0.5, inH: 320, inW: 320 });
+  assert.deepEqual(fitTransform(meta('letterbox'), 640, 480),
+    { scaleY: 0.5, scaleX: 0.5, inH: 320, inW: 320, newH: 240, newW: 320 });
+  assert.deepEqual(fitTransform(meta('stretch'), 640, 160),
+    { scaleY: 2, scaleX: 0.5, inH: 320, inW: 320, newH: 320, newW: 320 });
+});
+
+test('letterbox rounds a tie to even, as TensorFlow does: 680x1024 → 212x320', () => {
+  const meta = { input: { shape: [1, 320, 320, 3], fit: 'letterbox' } };
+  const { newH, newW, scaleY } = fitTransform(meta, 1024, 680); // 680 * 0.3125 = 212.5
+  assert.deepEqual([newH, newW], [212, 320]);
+  assert.equal(scaleY, 212 / 680);
+  assert.deepEqual([roundHalfEven(212.5), roundHalfEven(213.5), roundHalfEven(2.4), roundHalfEven(2.6)], [212, 214, 2, 3]);
 });
