@@ -12,8 +12,7 @@
 /* eslint-env serviceworker */
 
 const BUILD = '__WEBDET_BUILD__';
-const SHELL = ['index.html', 'main.js', 'app.css', 'manifest.webmanifest', 'icon.svg', 'icon-192.png', 'icon-512.png',
-  'tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+const SHELL = []; // the app shell's files, listed by build.mjs (it knows which wasm binaries it copied)
 const SHELL_PREFIX = 'webdet-shell-';
 const SHELL_CACHE = `${SHELL_PREFIX}${BUILD}`;
 const MODEL_PREFIX = 'webdet-model-';
