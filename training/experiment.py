@@ -48,6 +48,9 @@ def train_data_config(pattern: str, batch_size: int, augment: dict, seed: int) -
         aug_rand_hflip=bool(augment.get("hflip")),
         aug_scale_min=float(augment.get("scale_min", 1.0)),
         aug_scale_max=float(augment.get("scale_max", 1.0)),
+        # The SSD paper's random crop (the OD API's ssd_random_crop): a crop covering at least a random
+        # 0-70% of some box, boxes kept where half of them stays inside.
+        aug_type=common.Augmentation(type="ssd_random_crop") if augment.get("random_crop") else None,
     )
     return rcfg.DataConfig(
         input_path=pattern, global_batch_size=batch_size, is_training=True, dtype="float32",

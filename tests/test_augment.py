@@ -1,0 +1,35 @@
+"""Training augmentation as the model sees it: the train split through Model Garden's parser."""
+import numpy as np
+
+from webdet.training.config import apply_overrides, load_config
+from webdet.training.model import build_task
+
+BATCHES = 6
+
+
+def parsed_batches(prepared_dir, *settings):
+    """image_info (original, scaled, scale, offset) and positive-anchor counts of a few train batches."""
+    config = apply_overrides(load_config("tiny"), ["train.augment.hflip=false", "train.augment.scale_min=1.0",
+                                                   "train.augment.scale_max=1.0", *settings])
+    task = build_task(config, str(prepared_dir), 3)
+    dataset = task.build_inputs(task.task_config.train_data)
+    infos, positives = [], []
+    for _, labels in dataset.take(BATCHES):
+        infos.append(labels["image_info"].numpy())
+        per_level = [np.sum(t.numpy() > 0, axis=(1, 2, 3)) for t in labels["cls_targets"].values()]
+        positives.append(np.sum(per_level, axis=0))
+    return np.concatenate(infos), np.concatenate(positives)
+
+
+def test_random_crop_crops_and_keeps_the_boxes_that_stay_in_view(prepared_dir):
+    plain_infos, plain_positives = parsed_batches(prepared_dir, "train.augment.random_crop=false")
+    infos, positives = parsed_batches(prepared_dir, "train.augment.random_crop=true")
+    # The synthetic photos are at least 200 x 280 pixels: anything smaller is a crop.
+    def crops(info):
+        return (info[:, 0, 0] < 200) | (info[:, 0, 1] < 280)
+    assert not crops(plain_infos).any()
+    cropped = crops(infos)
+    assert cropped.mean() > 0.3
+    # A crop keeps a box when half of it stays inside, so crops hold objects to learn from about as often
+    # as whole photos do (some synthetic photos have none).
+    assert (positives[cropped] > 0).mean() > (plain_positives > 0).mean() - 0.25
