@@ -5,8 +5,9 @@ so the default `train.learning_rate` of the pretrained recipe (configs/ssd_mobil
 chosen by measurement.
 
 Source: webdet's synthetic shapes (3 classes, made here). Target: the shared kangaroo set (1 class);
-skips when ../shared is absent. `--model tiny` runs the same recipe (SGD with momentum, batch 8, the
-default's warm-up share, cosine decay) on the tiny network at 128 px, a proxy for slow machines.
+skips when ../shared is absent. `--model tiny` runs the same recipe (SGD with momentum, batch 8, cosine
+decay) on the tiny network at 128 px, a proxy for slow machines. The warm-up is, unless `--warmup` says
+otherwise, the share the default had before this experiment (200 of 960 steps); it is now 0.
 
     python benchmarks/finetune_lr.py --work /tmp/finetune                  # the 320 model
     python benchmarks/finetune_lr.py --model tiny --pretrain-steps 1200 --steps 320
@@ -63,6 +64,8 @@ def main() -> int:
     parser.add_argument("--eval-every-epochs", type=float, default=5.0)
     parser.add_argument("--pretrain-steps", type=int, default=400, help="from-scratch steps on the source")
     parser.add_argument("--source-images", type=int, default=480)
+    parser.add_argument("--warmup", type=int, help="fine-tuning warm-up steps (default: 200/960 of --steps)")
+    parser.add_argument("--seed", type=int, default=0, help="fine-tuning seed (class layer init, data order)")
     args = parser.parse_args()
     if not KANGAROO.is_dir():
         print(f"skipped: {KANGAROO} is not present")
@@ -72,12 +75,14 @@ def main() -> int:
     work, model = Path(args.work), MODELS[args.model]
     source = prepared(work, "source-data", lambda: make_dataset(work / "source-voc", args.source_images, seed=7))
     target = prepared(work, "target-data", lambda: KANGAROO)
-    # The default's warm-up is 200 of about 960 steps (60 epochs); the proxy keeps that share.
-    warmup = max(1, round(args.steps * 200 / 960))
-    common = [*FINE_TUNE, f"train.steps={args.steps}", f"train.warmup_steps={warmup}",
-              f"train.eval_every_epochs={args.eval_every_epochs}"]
+    # The earlier default warmed up for 200 of about 960 steps (60 epochs); the baselines keep that share.
+    share = max(1, round(args.steps * 200 / 960))
+    warmup = share if args.warmup is None else args.warmup
+    variant = ("" if warmup == share else f"-warmup{warmup}") + ("" if args.seed == 0 else f"-seed{args.seed}")
+    budget = [f"train.steps={args.steps}", f"train.eval_every_epochs={args.eval_every_epochs}"]
 
-    print(f"{args.model} model; pretraining on {args.source_images} synthetic images, {args.pretrain_steps} steps (scratch recipe)")
+    print(f"{args.model} model; pretraining on {args.source_images} synthetic images, {args.pretrain_steps} steps "
+          "(the from-scratch recipe)")
     pretrain_dir = work / f"pretrain-{args.model}-{args.pretrain_steps}"
     source_curve = run(source, pretrain_dir, model["scratch"],
                        [f"train.steps={args.pretrain_steps}", "train.eval_every_epochs=100"])
@@ -85,23 +90,24 @@ def main() -> int:
 
     curves = {}
     for rate in [float(r) for r in args.rates.split(",")]:
-        print(f"fine-tuning on kangaroo from the synthetic checkpoint at learning rate {rate:g}")
-        curves[f"pretrained, lr {rate:g}"] = run(
-            target, work / f"finetune-{args.model}-lr{rate:g}-{args.steps}", model["fine_tune"],
-            [*common, f"train.learning_rate={rate}", f"train.init_checkpoint={checkpoint}"])
+        print(f"fine-tuning on kangaroo from the synthetic checkpoint at learning rate {rate:g}, warm-up {warmup}")
+        curves[f"pretrained, lr {rate:g}, warm-up {warmup}, seed {args.seed}"] = run(
+            target, work / f"finetune-{args.model}-lr{rate:g}-{args.steps}{variant}", model["fine_tune"],
+            [*FINE_TUNE, *budget, f"train.warmup_steps={warmup}", f"train.learning_rate={rate}",
+             f"train.init_checkpoint={checkpoint}", f"train.seed={args.seed}"])
+    # Baselines: the same budget with no pretraining, at the default's warm-up share.
     print("the same budget from scratch, the fine-tuning recipe at lr 0.04")
     curves["scratch, lr 0.04"] = run(target, work / f"scratch-sgd-{args.model}-{args.steps}", model["fine_tune"],
-                                     [*common, "train.learning_rate=0.04", "train.init_checkpoint=none"])
+                                     [*FINE_TUNE, *budget, f"train.warmup_steps={share}", "train.learning_rate=0.04",
+                                      "train.init_checkpoint=none"])
     print("the same budget from scratch, the from-scratch recipe")
-    curves["scratch, from-scratch recipe"] = run(target, work / f"scratch-recipe-{args.model}-{args.steps}", model["scratch"],
-                                                 [f"train.steps={args.steps}", f"train.warmup_steps={warmup}",
-                                                  f"train.eval_every_epochs={args.eval_every_epochs}",
-                                                  "train.init_checkpoint=none"])
+    curves["scratch, from-scratch recipe"] = run(target, work / f"scratch-recipe-{args.model}-{args.steps}",
+                                                 model["scratch"], [*budget, f"train.warmup_steps={share}",
+                                                                    "train.init_checkpoint=none"])
 
     steps = sorted({row["step"] for curve in curves.values() for row in curve})
     print(f"\nsource AP after pretraining: {source_curve[-1]['AP']:.3f}")
-    print(f"kangaroo test AP by step ({args.model} model, SGD momentum 0.9, batch 8, warm-up {warmup}, cosine "
-          f"to {args.steps}):")
+    print(f"kangaroo test AP by step ({args.model} model, batch 8, cosine decay to step {args.steps}):")
     print("| run | " + " | ".join(f"step {int(s)}" for s in steps) + " | best AP50 | best AR100 |")
     print("|---|" + "---|" * (len(steps) + 2))
     for name, curve in curves.items():
@@ -109,7 +115,8 @@ def main() -> int:
         cells = [f"{by_step[s]['AP']:.3f}" if s in by_step else "–" for s in steps]
         best = max(curve, key=lambda r: r["AP"])
         print(f"| {name} | " + " | ".join(cells) + f" | {best['AP50']:.3f} | {best['AR100']:.3f} |")
-    (work / f"finetune_lr-{args.model}.json").write_text(json.dumps({"source": source_curve, "curves": curves}, indent=2))
+    results = {"source": source_curve, "warmup": warmup, "curves": curves}
+    (work / f"finetune_lr-{args.model}{variant}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 
