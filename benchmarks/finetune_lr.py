@@ -66,6 +66,8 @@ def main() -> int:
     parser.add_argument("--source-images", type=int, default=480)
     parser.add_argument("--warmup", type=int, help="fine-tuning warm-up steps (default: 200/960 of --steps)")
     parser.add_argument("--seed", type=int, default=0, help="fine-tuning seed (class layer init, data order)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="another config change for the fine-tuning runs, e.g. train.augment.random_crop=true")
     args = parser.parse_args()
     if not KANGAROO.is_dir():
         print(f"skipped: {KANGAROO} is not present")
@@ -79,6 +81,7 @@ def main() -> int:
     share = max(1, round(args.steps * 200 / 960))
     warmup = share if args.warmup is None else args.warmup
     variant = ("" if warmup == share else f"-warmup{warmup}") + ("" if args.seed == 0 else f"-seed{args.seed}")
+    variant += "".join(f"-{item.rpartition('.')[2].replace('=', '')}" for item in args.set)
     budget = [f"train.steps={args.steps}", f"train.eval_every_epochs={args.eval_every_epochs}"]
 
     print(f"{args.model} model; pretraining on {args.source_images} synthetic images, {args.pretrain_steps} steps "
@@ -91,10 +94,10 @@ def main() -> int:
     curves = {}
     for rate in [float(r) for r in args.rates.split(",")]:
         print(f"fine-tuning on kangaroo from the synthetic checkpoint at learning rate {rate:g}, warm-up {warmup}")
-        curves[f"pretrained, lr {rate:g}, warm-up {warmup}, seed {args.seed}"] = run(
+        curves[" ".join([f"pretrained, lr {rate:g}, warm-up {warmup}, seed {args.seed}", *args.set])] = run(
             target, work / f"finetune-{args.model}-lr{rate:g}-{args.steps}{variant}", model["fine_tune"],
             [*FINE_TUNE, *budget, f"train.warmup_steps={warmup}", f"train.learning_rate={rate}",
-             f"train.init_checkpoint={checkpoint}", f"train.seed={args.seed}"])
+             f"train.init_checkpoint={checkpoint}", f"train.seed={args.seed}", *args.set])
     # Baselines: the same budget with no pretraining, at the default's warm-up share.
     print("the same budget from scratch, the fine-tuning recipe at lr 0.04")
     curves["scratch, lr 0.04"] = run(target, work / f"scratch-sgd-{args.model}-{args.steps}", model["fine_tune"],
