@@ -132,6 +132,55 @@ def test_resumed_run_takes_more_steps_and_refuses_other_changes(prepared_dir, tm
     assert read_run_config(run)["train"]["learning_rate"] == 0.004
 
 
+def checkpoint_tensors(prefix: str, part: str) -> dict:
+    """The tensors of one checkpoint whose names contain `part`, by name."""
+    reader = tf.train.load_checkpoint(prefix)
+    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(prefix) if part in name}
+
+
+def test_moving_average_is_what_checkpoints_hold_and_a_resume_trains_the_raw_weights(prepared_dir, tmp_path):
+    """With train.ema_decay a checkpoint's model is the moving average of the weights (what evaluate, export and
+    --init-checkpoint read), the raw weights ride in the optimizer's slot, and a resumed run trains those."""
+    run, decay = tmp_path / "run", 0.9
+    settings = ["train.log_every_steps=1", "train.eval_every_epochs=100", "train.checkpoint_every_minutes=0",
+                f"train.ema_decay={decay}"]
+    train(prepared_dir, run, tiny("train.steps=5", *settings), progress=False, log=quiet)
+    five = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    assert five.endswith("ckpt-5")
+    raw5 = checkpoint_tensors(five, "/average/")
+    assert raw5, "the raw weights are kept beside the average"
+    # model/…/kernel/.OPTIMIZER_SLOT/optimizer/average/… is the raw twin of model/…/kernel/.ATTRIBUTES/…
+    average_name = {slot: slot.split("/.OPTIMIZER_SLOT")[0] + "/.ATTRIBUTES/VARIABLE_VALUE" for slot in raw5}
+
+    restored = {}
+    real_restore = Trainer.restore_or_initialize
+
+    def spy(self, spec, log):
+        real_restore(self, spec, log)
+        kernel = self.model.trainable_variables[0]
+        restored["model"] = kernel.numpy()
+        restored["average"] = self.optimizer.get_slot(kernel, "average").numpy()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "restore_or_initialize", spy)
+        summary = train(prepared_dir, run, tiny("train.steps=6", *settings), progress=False, log=quiet,
+                        overrides=["train.steps=6"])
+    assert summary["steps"] == 6 and summary["steps_this_session"] == 1
+    saved5 = tf.train.load_checkpoint(five)
+    assert any(np.array_equal(restored["model"], raw) for raw in raw5.values()), "training resumed on raw weights"
+    assert any(np.array_equal(restored["average"], saved5.get_tensor(name)) for name in average_name.values())
+
+    six = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    saved6, raw6 = tf.train.load_checkpoint(six), checkpoint_tensors(six, "/average/")
+    step_decay = min(decay, (1 + 6) / (10 + 6))  # Model Garden's ramp: (1 + step) / (10 + step), capped
+    moved = 0
+    for slot, name in average_name.items():
+        average5, average6 = saved5.get_tensor(name), saved6.get_tensor(name)
+        np.testing.assert_allclose(average6, step_decay * average5 + (1 - step_decay) * raw6[slot], atol=1e-6)
+        moved += not np.allclose(average6, raw6[slot])
+    assert moved, "the checkpoint holds the average, not the raw weights"
+
+
 def test_checkpoints_are_written_between_evaluations(prepared_dir, tmp_path):
     run = tmp_path / "run"
     config = tiny("train.steps=9", "train.log_every_steps=3", "train.eval_every_epochs=100",
@@ -266,3 +315,11 @@ def test_config_rejects_input_size_that_the_pyramid_cannot_use():
 
     with pytest.raises(WebdetError, match="multiple of 64"):
         validate(tiny("model.input_size=100"))
+
+
+@pytest.mark.parametrize("value", [1.5, 0, "fast"])
+def test_config_rejects_a_moving_average_decay_outside_zero_to_one(value):
+    from webdet.training.config import validate
+
+    with pytest.raises(WebdetError, match=f"train.ema_decay={value}: must be null"):
+        validate(tiny(f"train.ema_decay={value}"))

@@ -86,6 +86,9 @@ def validate(config: dict) -> dict:
         raise WebdetError(f"train.learning_rate={train['learning_rate']}: must be positive")
     if train["optimizer"] not in ("sgd", "adamw"):
         raise WebdetError(f"train.optimizer={train['optimizer']}: must be sgd or adamw")
+    ema = train.get("ema_decay")
+    if ema is not None and not (isinstance(ema, (int, float)) and 0 < ema < 1):
+        raise WebdetError(f"train.ema_decay={ema}: must be null (off) or a number between 0 and 1, e.g. 0.999")
     if train.get("steps") is None and int(train["epochs"]) < 1:
         raise WebdetError("train.epochs: must be at least 1 when train.steps is null")
     return config

@@ -60,7 +60,8 @@ def train_data_config(pattern: str, batch_size: int, augment: dict, seed: int) -
 
 
 def schedule(config: dict, total_steps: int) -> optimization.OptimizationConfig:
-    """Warm-up then cosine decay; SGD with momentum (the zoo's choice) or AdamW (faster from scratch)."""
+    """Warm-up then cosine decay; SGD with momentum (the zoo's choice) or AdamW (faster from scratch); an
+    optional moving average of the weights (`train.ema_decay`)."""
     t = config["train"]
     lr = float(t["learning_rate"])
     warmup = min(int(t["warmup_steps"]), max(total_steps - 1, 0))
@@ -70,8 +71,11 @@ def schedule(config: dict, total_steps: int) -> optimization.OptimizationConfig:
         optimizer = {"type": "adamw", "adamw": {"weight_decay_rate": float(t["weight_decay"]),
                                                  "global_clipnorm": float(t["gradient_clip_norm"]),
                                                  "exclude_from_weight_decay": ["batch_normalization", "bias"]}}
+    ema = t.get("ema_decay")
     return optimization.OptimizationConfig({
         "optimizer": optimizer,
+        # Model Garden's ExponentialMovingAverage wrapper: its decay ramps up as (1 + step) / (10 + step) to ema_decay.
+        "ema": {"average_decay": float(ema)} if ema else None,
         "learning_rate": {"type": "cosine", "cosine": {"initial_learning_rate": lr,
                                                        "decay_steps": max(total_steps, 1)}},
         "warmup": {"type": "linear", "linear": {"warmup_steps": warmup, "warmup_learning_rate": lr * 0.01}},

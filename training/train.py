@@ -5,6 +5,7 @@ config, checkpoints and resume, progress, live evaluation, early stopping and th
 evaluation is `webdet evaluate`'s own scoring (`score_detector` over a `ModelDetector` of the model in
 memory), so the AP recorded for a checkpoint is the AP `webdet evaluate --run` reports for it.
 """
+import contextlib
 import json
 import math
 import shutil
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
+from official.modeling.optimization.ema_optimizer import ExponentialMovingAverage
 from tqdm import tqdm
 
 from webdet.data_prep.label_map import read_label_map
@@ -132,6 +134,9 @@ class Trainer:
         with strategy.scope():
             self.model = self.task.build_model()
             self.optimizer = self.task.create_optimizer(experiment.schedule(config, total))
+            self.ema = isinstance(self.optimizer, ExponentialMovingAverage)
+            if self.ema:
+                self.optimizer.shadow_copy(self.model)
             self.train_metrics = self.task.build_metrics(training=True)
             self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
         self.last = tf.train.CheckpointManager(self.checkpoint, str(run_dir / "checkpoints"), max_to_keep=3)
@@ -151,6 +156,7 @@ class Trainer:
     def restore_or_initialize(self, init_spec: str, log) -> None:
         if self.last.latest_checkpoint:
             self.checkpoint.restore(self.last.latest_checkpoint).expect_partial()
+            self._swap_if_ema()  # the checkpoint holds the average as the model: train on the raw weights again
             log(f"Resumed from {self.last.latest_checkpoint} at step {self.step}")
             return
         prefix = init_checkpoint.resolve(init_spec)
@@ -189,10 +195,28 @@ class Trainer:
             return {}
         if self._detector is None:
             self._detector = ModelDetector(self.model, self.config)
-        return score_detector(self._detector, self.config["data"]["dir"], score_threshold=SCORE_THRESHOLD)
+        with self._averaged():
+            return score_detector(self._detector, self.config["data"]["dir"], score_threshold=SCORE_THRESHOLD)
 
-    def save(self) -> str:
-        return self.last.save(checkpoint_number=self.step)
+    def save(self, manager: tf.train.CheckpointManager | None = None) -> str:
+        """Write a checkpoint (to `last`, or to `manager`). With a moving average its model is the averaged
+        weights, so evaluate, export and `--init-checkpoint` read them; the raw ones sit in its place."""
+        with self._averaged():
+            return (manager or self.last).save(checkpoint_number=self.step)
+
+    @contextlib.contextmanager
+    def _averaged(self):
+        """The model holds the moving average of its weights inside the block (a no-op without one)."""
+        self._swap_if_ema()
+        try:
+            yield
+        finally:
+            self._swap_if_ema()
+
+    def _swap_if_ema(self) -> None:
+        if self.ema:
+            with self.strategy.scope():
+                self.optimizer.swap_weights()
 
 
 def train(data_dir, run_dir, config: dict, *, init_checkpoint_spec=None, strategy_name=None,
@@ -271,7 +295,7 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
                 improved = row["AP"] is not None and row["AP"] > best_ap
                 if improved:
                     best_ap, stale = row["AP"], 0
-                    trainer.best.save(checkpoint_number=trainer.step)
+                    trainer.save(trainer.best)
                 else:
                     stale += 1
                 (bar.write if progress else log)(f"step {trainer.step}: AP {_number(row['AP'])}  AP50 "

@@ -1,0 +1,52 @@
+"""What the post-processing settings do to COCO AP/AR: one run's checkpoint scored, side by side, at several
+scoring floors (`eval.score_threshold`) and NMS IoU thresholds (`eval.iou_threshold`), each as `webdet
+evaluate` scores it. Both settings are also the exported models' (`min_score`, `iou_threshold` in
+metadata.json), so the web app and the API return what is scored here.
+
+    python benchmarks/eval_postprocessing.py --run runs/kangaroo
+    python benchmarks/eval_postprocessing.py --run demo/runs/synth --floors 0.05,0.01,0.001 --nms-ious 0.5
+    python benchmarks/eval_postprocessing.py --run runs/kangaroo --floors 0.01 --nms-ious 0.5,0.6,0.7
+"""
+import argparse
+import copy
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def numbers(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="a training run folder")
+    parser.add_argument("--checkpoint", default="best")
+    parser.add_argument("--floors", type=numbers, default=numbers("0.05,0.01,0.001"))
+    parser.add_argument("--nms-ious", type=numbers, default=None, help="default: the run's own")
+    args = parser.parse_args()
+    from webdet.training.config import read_run_config
+    from webdet.training.detector import CheckpointDetector, find_checkpoint
+    from webdet.training.evaluate import score_detector
+
+    saved = read_run_config(args.run)
+    prefix = find_checkpoint(args.run, args.checkpoint)
+    print(f"{prefix}, test split of {saved['data']['dir']} (the run's own floor "
+          f"{saved['eval']['score_threshold']}, NMS IoU {saved['eval']['iou_threshold']})")
+    print("| floor | NMS IoU | AP | AP50 | AP75 | AR100 | detections per image | ms per image (median) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for floor in args.floors:
+        for iou in args.nms_ious or [saved["eval"]["iou_threshold"]]:
+            config = copy.deepcopy(saved)
+            config["eval"].update(score_threshold=floor, iou_threshold=iou)
+            m = score_detector(CheckpointDetector(config, prefix), config["data"]["dir"])
+            print(f"| {floor:g} | {iou:g} | {m['AP']:.4f} | {m['AP50']:.4f} | {m['AP75']:.4f} | {m['AR100']:.4f} | "
+                  f"{m['detections'] / m['images']:.1f} | {m['ms_per_image']} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
