@@ -159,7 +159,7 @@ def test_wasm_and_cpu_backends_agree(exported_dir, prepared_dir):
 # Measured on this fixture (52 boxes on 24 test images): uint8 is 0.38 of the float32 size, AP change
 # +0.006 to -0.004, max score difference 0.024 (a box may cross the threshold). Its min IoU was 0.88-0.95
 # over runs, and 0.77 on one: uint8 moves scores by up to 0.02, which can swap two overlapping boxes in
-# NMS, and the survivor then overlaps its twin by more than NMS's IoU (0.5), not by 0.95.
+# NMS, and the survivor then overlaps its twin by more than NMS's IoU (0.6), not by 0.95.
 # float16 is 0.58 of the size and keeps every box (IoU 0.9996, scores ± 0.0006, AP unchanged) above
 # CROWDED. Below it, where a young model leaves dense clusters of weak overlapping boxes, float16's
 # rounding reorders them in NMS and a neighbour (IoU 0.6-0.95) or none survives instead: 26 of 807
