@@ -1,5 +1,6 @@
 """Training augmentation as the model sees it: the train split through Model Garden's parser."""
 import numpy as np
+import pytest
 
 from webdet.training.config import apply_overrides, load_config
 from webdet.training.model import build_task
@@ -7,14 +8,17 @@ from webdet.training.model import build_task
 BATCHES = 6
 
 
-def parsed_batches(prepared_dir, *settings):
-    """image_info (original, scaled, scale, offset) and positive-anchor counts of a few train batches."""
+def parsed_batches(prepared_dir, *settings, images=None, batches=BATCHES):
+    """image_info (original, scaled, scale, offset) and positive-anchor counts of a few train batches; the
+    images themselves too when a list is given."""
     config = apply_overrides(load_config("tiny"), ["train.augment.hflip=false", "train.augment.scale_min=1.0",
                                                    "train.augment.scale_max=1.0", *settings])
     task = build_task(config, str(prepared_dir), 3)
     dataset = task.build_inputs(task.task_config.train_data)
     infos, positives = [], []
-    for _, labels in dataset.take(BATCHES):
+    for batch, labels in dataset.take(batches):
+        if images is not None:
+            images.extend(batch.numpy())
         infos.append(labels["image_info"].numpy())
         per_level = [np.sum(t.numpy() > 0, axis=(1, 2, 3)) for t in labels["cls_targets"].values()]
         positives.append(np.sum(per_level, axis=0))
@@ -33,3 +37,21 @@ def test_random_crop_crops_and_keeps_the_boxes_that_stay_in_view(prepared_dir):
     # A crop keeps a box when half of it stays inside, so crops hold objects to learn from about as often
     # as whole photos do (some synthetic photos have none).
     assert (positives[cropped] > 0).mean() > (plain_positives > 0).mean() - 0.25
+
+
+@pytest.mark.parametrize("policy", ["autoaugment", "randaugment"])
+def test_augmentation_policy_changes_the_photos_and_keeps_their_objects(prepared_dir, policy):
+    every, plain, augmented = [], [], []
+    # Without augmentation each photo always parses to the same pixels: 40 batches of 8, over three epochs
+    # of the fixture's train split, hold every train photo's only version, and another pass finds nothing
+    # new (the control).
+    parsed_batches(prepared_dir, images=every, batches=40)
+    _, plain_positives = parsed_batches(prepared_dir, images=plain)
+    _, positives = parsed_batches(prepared_dir, f"train.augment.policy={policy}", images=augmented)
+    seen = {image.tobytes() for image in every}
+
+    def changed(images):
+        return np.mean([image.tobytes() not in seen for image in images])
+    assert changed(plain) == 0
+    assert changed(augmented) > 0.5
+    assert (positives > 0).mean() > (plain_positives > 0).mean() - 0.25

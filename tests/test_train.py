@@ -323,3 +323,12 @@ def test_config_rejects_a_moving_average_decay_outside_zero_to_one(value):
 
     with pytest.raises(WebdetError, match=f"train.ema_decay={value}: must be null"):
         validate(tiny(f"train.ema_decay={value}"))
+
+
+def test_config_rejects_an_unknown_augmentation_policy_and_two_at_once():
+    from webdet.training.config import validate
+
+    with pytest.raises(WebdetError, match="train.augment.policy=autoaug: must be null, autoaugment or randaugment"):
+        validate(tiny("train.augment.policy=autoaug"))
+    with pytest.raises(WebdetError, match="cannot be combined with train.augment.random_crop=true"):
+        validate(tiny("train.augment.policy=randaugment", "train.augment.random_crop=true"))

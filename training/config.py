@@ -73,6 +73,9 @@ def apply_overrides(config: dict, overrides) -> dict:
     return config
 
 
+AUGMENT_POLICIES = (None, "autoaugment", "randaugment")
+
+
 def validate(config: dict) -> dict:
     """Check the values train cannot work with, naming the key."""
     model, train = config["model"], config["train"]
@@ -89,6 +92,12 @@ def validate(config: dict) -> dict:
     ema = train.get("ema_decay")
     if ema is not None and not (isinstance(ema, (int, float)) and 0 < ema < 1):
         raise WebdetError(f"train.ema_decay={ema}: must be null (off) or a number between 0 and 1, e.g. 0.999")
+    augment = train.get("augment") or {}
+    if augment.get("policy") not in AUGMENT_POLICIES:
+        raise WebdetError(f"train.augment.policy={augment['policy']}: must be null, autoaugment or randaugment")
+    if augment.get("policy") and augment.get("random_crop"):
+        raise WebdetError(f"train.augment.policy={augment['policy']}: cannot be combined with "
+                          "train.augment.random_crop=true; choose one")
     if train.get("steps") is None and int(train["epochs"]) < 1:
         raise WebdetError("train.epochs: must be at least 1 when train.steps is null")
     return config

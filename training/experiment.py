@@ -48,15 +48,30 @@ def train_data_config(pattern: str, batch_size: int, augment: dict, seed: int) -
         aug_rand_hflip=bool(augment.get("hflip")),
         aug_scale_min=float(augment.get("scale_min", 1.0)),
         aug_scale_max=float(augment.get("scale_max", 1.0)),
-        # The SSD paper's random crop (the OD API's ssd_random_crop): a crop covering at least a random
-        # 0-70% of some box, boxes kept where half of them stays inside.
-        aug_type=common.Augmentation(type="ssd_random_crop") if augment.get("random_crop") else None,
+        aug_type=augmentation(augment),
     )
     return rcfg.DataConfig(
         input_path=pattern, global_batch_size=batch_size, is_training=True, dtype="float32",
         parser=parser, shuffle_buffer_size=1000, drop_remainder=True, cycle_length=2, deterministic=False,
         seed=seed, decoder=common.DataDecoder(type="simple_decoder"),
     )
+
+
+def augmentation(augment: dict) -> common.Augmentation | None:
+    """Model Garden's box-aware augmenter applied before scale jitter, or None.
+
+    random_crop: the SSD paper's random crop (the OD API's ssd_random_crop), a crop covering at least a random
+    0-70% of some box, keeping boxes where half of them stays inside. policy autoaugment: the detection policy
+    learned by Zoph et al. 2019 (colour, equalize, cutout, box-aware shear, rotate and translate).
+    policy randaugment: RandAugment's detection ops, two per image."""
+    if augment.get("random_crop"):
+        return common.Augmentation(type="ssd_random_crop")
+    policy = augment.get("policy")
+    if policy == "autoaugment":
+        return common.Augmentation(type="autoaug", autoaug=common.AutoAugment(augmentation_name="detection_v0"))
+    if policy == "randaugment":
+        return common.Augmentation(type="randaug")
+    return None
 
 
 def schedule(config: dict, total_steps: int) -> optimization.OptimizationConfig:
