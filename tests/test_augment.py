@@ -55,3 +55,15 @@ def test_augmentation_policy_changes_the_photos_and_keeps_their_objects(prepared
     assert changed(plain) == 0
     assert changed(augmented) > 0.5
     assert (positives > 0).mean() > (plain_positives > 0).mean() - 0.25
+
+
+def test_mosaic_stitches_four_photos_into_one_and_keeps_their_objects(prepared_dir):
+    plain_infos, plain_positives = parsed_batches(prepared_dir)
+    infos, positives = parsed_batches(prepared_dir, "train.augment.mosaic=1.0")
+    size = load_config("tiny")["model"]["input_size"]
+    # The parser sees each photo at its own size (the synthetic ones are at least 200 x 280) and each
+    # mosaic as one collage at the model's input size.
+    assert not (plain_infos[:, 0] == size).all(axis=1).any()
+    assert (infos[:, 0] == size).all()
+    # Boxes follow their photos into the collage: it holds objects to learn from as often as a photo does.
+    assert (positives > 0).mean() > (plain_positives > 0).mean() - 0.25

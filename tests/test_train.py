@@ -332,3 +332,11 @@ def test_config_rejects_an_unknown_augmentation_policy_and_two_at_once():
         validate(tiny("train.augment.policy=autoaug"))
     with pytest.raises(WebdetError, match="cannot be combined with train.augment.random_crop=true"):
         validate(tiny("train.augment.policy=randaugment", "train.augment.random_crop=true"))
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", ".nan", "yes", "often"])
+def test_config_rejects_a_mosaic_that_is_not_a_probability(value):
+    from webdet.training.config import validate
+
+    with pytest.raises(WebdetError, match=r"train.augment.mosaic=.*: must be a probability from 0 \(off\) to 1"):
+        validate(tiny(f"train.augment.mosaic={value}"))

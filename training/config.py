@@ -98,6 +98,9 @@ def validate(config: dict) -> dict:
     if augment.get("policy") and augment.get("random_crop"):
         raise WebdetError(f"train.augment.policy={augment['policy']}: cannot be combined with "
                           "train.augment.random_crop=true; choose one")
+    mosaic = augment.get("mosaic") or 0.0
+    if isinstance(mosaic, bool) or not isinstance(mosaic, (int, float)) or not 0 <= mosaic <= 1:
+        raise WebdetError(f"train.augment.mosaic={mosaic}: must be a probability from 0 (off) to 1 (every photo)")
     if train.get("steps") is None and int(train["epochs"]) < 1:
         raise WebdetError("train.epochs: must be at least 1 when train.steps is null")
     return config

@@ -3,9 +3,8 @@ import warnings
 
 import tensorflow as tf
 from official.vision.ops import preprocess_ops
-from official.vision.tasks.retinanet import RetinaNetTask
-
 from webdet.training import experiment
+from webdet.training.task import MosaicRetinaNetTask
 
 # The MobileNetV2 backbone offers a level-6 feature the FPN builds itself; Keras warns about it on every call.
 warnings.filterwarnings("ignore", message="Input dict contained keys")
@@ -18,8 +17,10 @@ PIXEL_MEAN = [float(v) for v in preprocess_ops.MEAN_RGB]
 PIXEL_STD = [float(v) for v in preprocess_ops.STDDEV_RGB]
 
 
-def build_task(config: dict, data_dir: str, num_classes: int, total_steps: int = 1) -> RetinaNetTask:
-    return RetinaNetTask(experiment.task_config(config, data_dir, num_classes, total_steps))
+def build_task(config: dict, data_dir: str, num_classes: int, total_steps: int = 1) -> MosaicRetinaNetTask:
+    t = config["train"]
+    return MosaicRetinaNetTask(experiment.task_config(config, data_dir, num_classes, total_steps),
+                               mosaic_frequency=float(t["augment"].get("mosaic") or 0.0), seed=int(t["seed"]))
 
 
 def build_model(config: dict, num_classes: int) -> tf.keras.Model:
