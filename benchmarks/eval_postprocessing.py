@@ -6,6 +6,11 @@ metadata.json), so the web app and the API return what is scored here.
     python benchmarks/eval_postprocessing.py --run runs/kangaroo
     python benchmarks/eval_postprocessing.py --run demo/runs/synth --floors 0.05,0.01,0.001 --nms-ious 0.5
     python benchmarks/eval_postprocessing.py --run runs/kangaroo --floors 0.01 --nms-ious 0.5,0.6,0.7
+    python benchmarks/eval_postprocessing.py --run runs/kangaroo --floors 0.01,0.001 --soft-nms-sigmas 0.3,0.5,1
+
+Soft-NMS (`--soft-nms-sigmas`, Bodla et al. 2017) is measured here only: Model Garden's Gaussian Soft-NMS
+decays the scores of overlapping boxes instead of removing them. webdet does not offer it (see
+docs/from_scratch.md for why).
 """
 import argparse
 import copy
@@ -27,6 +32,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", default="best")
     parser.add_argument("--floors", type=numbers, default=numbers("0.05,0.01,0.001"))
     parser.add_argument("--nms-ious", type=numbers, default=None, help="default: the run's own")
+    parser.add_argument("--soft-nms-sigmas", type=numbers, default=[], help="also score Gaussian Soft-NMS")
     args = parser.parse_args()
     from webdet.training.config import read_run_config
     from webdet.training.detector import CheckpointDetector, find_checkpoint
@@ -43,9 +49,32 @@ def main() -> int:
             config = copy.deepcopy(saved)
             config["eval"].update(score_threshold=floor, iou_threshold=iou)
             m = score_detector(CheckpointDetector(config, prefix), config["data"]["dir"])
-            print(f"| {floor:g} | {iou:g} | {m['AP']:.4f} | {m['AP50']:.4f} | {m['AP75']:.4f} | {m['AR100']:.4f} | "
-                  f"{m['detections'] / m['images']:.1f} | {m['ms_per_image']} |", flush=True)
+            row(floor, f"{iou:g}", m)
+        for sigma in args.soft_nms_sigmas:
+            config = copy.deepcopy(saved)
+            config["eval"].update(score_threshold=floor)
+            m = score_detector(soft_nms(CheckpointDetector(config, prefix), sigma), config["data"]["dir"])
+            row(floor, f"Soft-NMS sigma {sigma:g}", m)
     return 0
+
+
+def row(floor: float, nms: str, m: dict) -> None:
+    print(f"| {floor:g} | {nms} | {m['AP']:.4f} | {m['AP50']:.4f} | {m['AP75']:.4f} | {m['AR100']:.4f} | "
+          f"{m['detections'] / m['images']:.1f} | {m['ms_per_image']} |", flush=True)
+
+
+def soft_nms(detector, sigma: float):
+    """The detector with Model Garden's Gaussian Soft-NMS in place of greedy NMS: no box is removed for
+    overlap, its score decays by exp(-IoU^2 / (2 sigma)) against each better box (TF's kernel), and the
+    floor still applies to the decayed score."""
+    from official.vision.modeling.layers import detection_generator
+    from webdet.training.model import make_detect_fn
+
+    settings = dict(detector.model.detection_generator.get_config(), nms_version="v1", soft_nms_sigma=sigma,
+                    nms_iou_threshold=1.0)
+    detector.model._detection_generator = detection_generator.MultilevelDetectionGenerator.from_config(settings)
+    detector.detect_fn = make_detect_fn(detector.model, int(detector.config["model"]["input_size"]))
+    return detector
 
 
 if __name__ == "__main__":
