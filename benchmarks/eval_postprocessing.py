@@ -7,6 +7,7 @@ metadata.json), so the web app and the API return what is scored here.
     python benchmarks/eval_postprocessing.py --run demo/runs/synth --floors 0.05,0.01,0.001 --nms-ious 0.5
     python benchmarks/eval_postprocessing.py --run runs/kangaroo --floors 0.01 --nms-ious 0.5,0.6,0.7
     python benchmarks/eval_postprocessing.py --run runs/kangaroo --floors 0.01,0.001 --soft-nms-sigmas 0.3,0.5,1
+    python benchmarks/eval_postprocessing.py --run runs/kangaroo --floors 0.01 --recall-by-iou
 
 Soft-NMS (`--soft-nms-sigmas`, Bodla et al. 2017) is measured here only: Model Garden's Gaussian Soft-NMS
 decays the scores of overlapping boxes instead of removing them. webdet does not offer it (see
@@ -33,6 +34,8 @@ def main() -> int:
     parser.add_argument("--floors", type=numbers, default=numbers("0.05,0.01,0.001"))
     parser.add_argument("--nms-ious", type=numbers, default=None, help="default: the run's own")
     parser.add_argument("--soft-nms-sigmas", type=numbers, default=[], help="also score Gaussian Soft-NMS")
+    parser.add_argument("--recall-by-iou", action="store_true",
+                        help="also print COCO recall (100 boxes per image) at each IoU threshold 0.5:0.95")
     args = parser.parse_args()
     from webdet.training.config import read_run_config
     from webdet.training.detector import CheckpointDetector, find_checkpoint
@@ -48,7 +51,10 @@ def main() -> int:
         for iou in args.nms_ious or [saved["eval"]["iou_threshold"]]:
             config = copy.deepcopy(saved)
             config["eval"].update(score_threshold=floor, iou_threshold=iou)
-            m = score_detector(CheckpointDetector(config, prefix), config["data"]["dir"])
+            detector = CheckpointDetector(config, prefix)
+            if args.recall_by_iou:
+                recall_by_iou(detector, config["data"]["dir"])
+            m = score_detector(detector, config["data"]["dir"])
             row(floor, f"{iou:g}", m)
         for sigma in args.soft_nms_sigmas:
             config = copy.deepcopy(saved)
@@ -61,6 +67,18 @@ def main() -> int:
 def row(floor: float, nms: str, m: dict) -> None:
     print(f"| {floor:g} | {nms} | {m['AP']:.4f} | {m['AP50']:.4f} | {m['AP75']:.4f} | {m['AR100']:.4f} | "
           f"{m['detections'] / m['images']:.1f} | {m['ms_per_image']} |", flush=True)
+
+
+def recall_by_iou(detector, data_dir) -> None:
+    """Where AR is lost: COCO's recall at 100 boxes per image, all sizes, mean over classes, per IoU threshold."""
+    import numpy as np
+    from webdet.training.evaluate import _score
+
+    evaluator = _score(detector, Path(data_dir), None, 0.0)[1]
+    recall = evaluator.eval["recall"][:, :, 0, -1]
+    by_iou = [float(np.mean(r[r >= 0])) if (r >= 0).any() else float("nan") for r in recall]
+    print("recall at IoU " + ", ".join(f"{t:.2f}: {v:.2f}" for t, v in zip(evaluator.params.iouThrs, by_iou)),
+          flush=True)
 
 
 def soft_nms(detector, sigma: float):
