@@ -3,6 +3,7 @@ import warnings
 
 import tensorflow as tf
 from official.vision.ops import preprocess_ops
+
 from webdet.training import experiment
 from webdet.training.task import MosaicRetinaNetTask
 
