@@ -39,7 +39,7 @@ def main() -> int:
     args = parser.parse_args()
     from webdet.training.config import read_run_config
     from webdet.training.detector import CheckpointDetector, find_checkpoint
-    from webdet.training.evaluate import score_detector
+    from webdet.training.evaluate import SCORE_THRESHOLD, _score, score_detector
 
     saved = read_run_config(args.run)
     prefix = find_checkpoint(args.run, args.checkpoint)
@@ -51,10 +51,11 @@ def main() -> int:
         for iou in args.nms_ious or [saved["eval"]["iou_threshold"]]:
             config = copy.deepcopy(saved)
             config["eval"].update(score_threshold=floor, iou_threshold=iou)
-            detector = CheckpointDetector(config, prefix)
+            # One pass over the test split gives both the metrics and, when asked, the recall per IoU.
+            m, evaluator = _score(CheckpointDetector(config, prefix), Path(config["data"]["dir"]), None,
+                                  SCORE_THRESHOLD)[:2]
             if args.recall_by_iou:
-                recall_by_iou(detector, config["data"]["dir"])
-            m = score_detector(detector, config["data"]["dir"])
+                print_recall_by_iou(evaluator)
             row(floor, f"{iou:g}", m)
         for sigma in args.soft_nms_sigmas:
             config = copy.deepcopy(saved)
@@ -69,12 +70,10 @@ def row(floor: float, nms: str, m: dict) -> None:
           f"{m['detections'] / m['images']:.1f} | {m['ms_per_image']} |", flush=True)
 
 
-def recall_by_iou(detector, data_dir) -> None:
+def print_recall_by_iou(evaluator) -> None:
     """Where AR is lost: COCO's recall at 100 boxes per image, all sizes, mean over classes, per IoU threshold."""
     import numpy as np
-    from webdet.training.evaluate import _score
 
-    evaluator = _score(detector, Path(data_dir), None, 0.0)[1]
     recall = evaluator.eval["recall"][:, :, 0, -1]
     by_iou = [float(np.mean(r[r >= 0])) if (r >= 0).any() else float("nan") for r in recall]
     print("recall at IoU " + ", ".join(f"{t:.2f}: {v:.2f}" for t, v in zip(evaluator.params.iouThrs, by_iou)),
