@@ -132,6 +132,39 @@ def test_resumed_run_takes_more_steps_and_refuses_other_changes(prepared_dir, tm
     assert read_run_config(run)["train"]["learning_rate"] == 0.004
 
 
+def test_mosaic_closes_for_the_last_epochs_and_stays_closed_on_resume(prepared_dir, tmp_path, monkeypatch):
+    """With train.augment.close_mosaic_epochs the last epochs train on plain photos: every picture before the
+    close is a collage at the input size, none after it, and a run resumed past the close starts without it."""
+    from webdet.training.experiment import steps_per_epoch
+    from webdet.training.train import read_data_dir
+
+    per_epoch = steps_per_epoch(read_data_dir(prepared_dir).train_images, int(tiny()["train"]["batch_size"]))
+    size = tiny()["model"]["input_size"]
+    run = tmp_path / "run"
+    config = tiny("train.steps=6", "train.log_every_steps=4", "train.eval_every_epochs=100",
+                  "train.augment.mosaic=1.0", f"train.augment.close_mosaic_epochs={2 / per_epoch}")
+    real_steps, collages = Trainer.train_steps, []
+
+    def peeking(self, iterator, count):
+        _, labels = next(iterator)  # one extra batch, to see what the next steps train on
+        collages.append((self.step, bool((labels["image_info"].numpy()[:, 0] == size).all())))
+        return real_steps(self, iterator, count)
+
+    monkeypatch.setattr(Trainer, "train_steps", peeking)
+    messages = []
+    summary = train(prepared_dir, run, config, progress=False, log=messages.append)
+    assert summary["steps"] == 6
+    assert collages == [(0, True), (4, False)]
+    assert "Step 4: mosaic off for the last 2 steps (train.augment.close_mosaic_epochs=" in "\n".join(messages)
+
+    collages.clear()
+    messages.clear()
+    longer = train(prepared_dir, run, tiny("train.steps=8"), progress=False, log=messages.append,
+                   overrides=["train.steps=8"])
+    assert longer["steps"] == 8 and collages == [(6, False)]
+    assert any(m.startswith("Step 6: mosaic off for the last 2 steps") for m in messages)
+
+
 def checkpoint_tensors(prefix: str, part: str) -> dict:
     """The tensors of one checkpoint whose names contain `part`, by name."""
     reader = tf.train.load_checkpoint(prefix)
@@ -332,6 +365,14 @@ def test_config_rejects_an_unknown_augmentation_policy_and_two_at_once():
         validate(tiny("train.augment.policy=autoaug"))
     with pytest.raises(WebdetError, match="cannot be combined with train.augment.random_crop=true"):
         validate(tiny("train.augment.policy=randaugment", "train.augment.random_crop=true"))
+
+
+@pytest.mark.parametrize("value", ["-1", ".nan", ".inf", "yes", "last"])
+def test_config_rejects_a_mosaic_close_that_is_not_a_number_of_epochs(value):
+    from webdet.training.config import validate
+
+    with pytest.raises(WebdetError, match=r"train.augment.close_mosaic_epochs=.*: must be a number of epochs, 0 or more"):
+        validate(tiny(f"train.augment.close_mosaic_epochs={value}"))
 
 
 @pytest.mark.parametrize("value", ["1.5", "-0.1", ".nan", "yes", "often"])

@@ -4,6 +4,7 @@ The resolved config is saved in the run directory (`config.yaml`) so evaluate an
 decisions train made instead of re-deriving them.
 """
 import copy
+import math
 from pathlib import Path
 
 import yaml
@@ -101,6 +102,10 @@ def validate(config: dict) -> dict:
     mosaic = augment.get("mosaic") or 0.0
     if isinstance(mosaic, bool) or not isinstance(mosaic, (int, float)) or not 0 <= mosaic <= 1:
         raise WebdetError(f"train.augment.mosaic={mosaic}: must be a probability from 0 (off) to 1 (every photo)")
+    close = augment.get("close_mosaic_epochs") or 0
+    if isinstance(close, bool) or not isinstance(close, (int, float)) or not 0 <= close < math.inf:
+        raise WebdetError(f"train.augment.close_mosaic_epochs={close}: must be a number of epochs, 0 or more "
+                          "(the last epochs train on plain photos)")
     if train.get("steps") is None and int(train["epochs"]) < 1:
         raise WebdetError("train.epochs: must be at least 1 when train.steps is null")
     return config

@@ -145,6 +145,29 @@ class Trainer:
         self._train_fn = None
         self._detector = None
 
+    def train_iterator(self):
+        """An iterator over the task's train inputs, built as they are now (with or without the mosaic)."""
+        dataset = self.strategy.distribute_datasets_from_function(
+            lambda ctx: self.task.build_inputs(self.task_config.train_data, ctx))
+        return iter(dataset)
+
+    def mosaic_closes_at(self) -> int | None:
+        """The step from which the train pictures are plain photos (`train.augment.close_mosaic_epochs`),
+        or None when the mosaic is off or stays on to the end."""
+        t = self.config["train"]
+        epochs = float((t.get("augment") or {}).get("close_mosaic_epochs") or 0)
+        if self.task.mosaic_frequency <= 0 or epochs <= 0:
+            return None
+        return max(0, int(t["steps"]) - round(epochs * int(self.config["data"]["steps_per_epoch"])))
+
+    def close_mosaic(self, log):
+        """Turn the mosaic off and return a new iterator of plain photos: the last epochs learn from
+        pictures like the ones the model will see (Ultralytics' close_mosaic)."""
+        log(f"Step {self.step}: mosaic off for the last {int(self.config['train']['steps']) - self.step} steps "
+            f"(train.augment.close_mosaic_epochs={self.config['train']['augment']['close_mosaic_epochs']})")
+        self.task.mosaic_frequency = 0.0
+        return self.train_iterator()
+
     @property
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
@@ -256,9 +279,9 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
     best = history.best()
     best_ap = best["AP"] if best else -1.0
     stale = _evaluations_since_best(history)
-    dataset = trainer.strategy.distribute_datasets_from_function(
-        lambda ctx: trainer.task.build_inputs(trainer.task_config.train_data, ctx))
-    iterator = iter(dataset)
+    close_at = trainer.mosaic_closes_at()
+    iterator = trainer.close_mosaic(log) if close_at is not None and close_at <= trainer.step < total else \
+        trainer.train_iterator()
     start_step, started = trainer.step, time.time()
     save_every_s, last_saved = 60 * float(t.get("checkpoint_every_minutes", 10)), started
     stopped = "completed"
@@ -267,7 +290,8 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
     try:
         while trainer.step < total:
             step = trainer.step
-            count = min(log_every, total - step, eval_every - step % eval_every)
+            count = min(log_every, total - step, eval_every - step % eval_every,
+                        close_at - step if close_at is not None and step < close_at else total)
             tick = time.time()
             losses = trainer.train_steps(iterator, count)
             seconds = time.time() - tick
@@ -282,6 +306,8 @@ def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: b
                    "box_loss": losses["box_loss"], "learning_rate": trainer.learning_rate(),
                    "images_per_sec": round(count * batch / max(seconds, 1e-9), 2)}
             bar.update(count)
+            if close_at is not None and trainer.step == close_at < total:
+                iterator = trainer.close_mosaic(bar.write if progress else log)
             if not progress:
                 log(f"step {row['step']}/{total}  loss {loss:.3f} (cls {row['cls_loss']:.3f}, box "
                     f"{row['box_loss']:.4f})  lr {row['learning_rate']:.2g}  {row['images_per_sec']:.1f} img/s")
