@@ -1,8 +1,10 @@
 """How far one accuracy figure can be trusted: several runs of one recipe (different seeds) scored side by
-side, each with a bootstrap interval over the test photos, then their mean and spread.
+side, each with a bootstrap standard error over the test photos, then their mean and spread.
 
-Two sources of doubt are told apart. The interval of one run is the test split's: resampling its photos with
-replacement and scoring again shows how much AP moves with which photos happen to be in a split this size.
+Two sources of doubt are told apart. The standard error of one run is the test split's: resampling its photos
+with replacement and scoring again shows how much AP moves with which photos happen to be in a split this size.
+(It is a standard error, not a percentile interval, because resampled COCO AP runs above the full split's:
+the precision envelope COCO interpolates with takes a maximum, and noise lifts a maximum.)
 The spread between runs is the training's: the same recipe, another seed. Each run's checkpoint is scored
 once, as `webdet evaluate` scores it; the resamples re-score those detections with pycocotools.
 
@@ -54,8 +56,8 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     draws = rng.integers(0, sizes.pop(), size=(args.resamples, len(scored[0]["items"])))
     boot = np.array([[resampled(s["items"], s["labels"], draw) for s in scored] for draw in draws])
-    print(f"{len(scored)} runs, {len(scored[0]['items'])} test photos, {args.resamples} bootstrap resamples "
-          f"(90% intervals)")
+    print(f"{len(scored)} runs, {len(scored[0]['items'])} test photos; ± is the standard error over "
+          f"{args.resamples} bootstrap resamples of the test photos")
     print("| run | seed | step | " + " | ".join(METRICS) + (" | meets targets |" if args.targets else " |"))
     print("|---|---|---|" + "---|" * (len(METRICS) + bool(args.targets)))
     for index, s in enumerate(scored):
@@ -64,7 +66,7 @@ def main() -> int:
         print(f"| {s['run']} | {s['seed']} | {s['prefix'].rsplit('-', 1)[-1]} | " + " | ".join(cells + meets) + " |")
     point = np.array([[s["metrics"][m] for m in METRICS] for s in scored])
     mean_cells = [cell(point[:, k].mean(), boot[:, :, k].mean(axis=1)) for k in range(len(METRICS))]
-    print("| mean of runs (interval: test photos) | | | " + " | ".join(mean_cells)
+    print("| mean of runs | | | " + " | ".join(mean_cells)
           + (" | |" if args.targets else " |"))
     spread = [f"{point[:, k].std(ddof=1):.3f}" if len(scored) > 1 else "n/a" for k in range(len(METRICS))]
     print("| spread between runs (std) | | | " + " | ".join(spread) + (" | |" if args.targets else " |"))
@@ -88,8 +90,7 @@ def resampled(items, labels, draw) -> list[float]:
 
 
 def cell(value: float, samples) -> str:
-    low, high = np.nanpercentile(samples, [5, 95])
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+    return f"{value:.3f} ± {np.nanstd(samples, ddof=1):.3f}"
 
 
 def meets_all(metrics: dict, wanted: dict) -> str:
