@@ -70,6 +70,9 @@ def main() -> int:
           + (" | |" if args.targets else " |"))
     spread = [f"{point[:, k].std(ddof=1):.3f}" if len(scored) > 1 else "n/a" for k in range(len(METRICS))]
     print("| spread between runs (std) | | | " + " | ".join(spread) + (" | |" if args.targets else " |"))
+    lift = np.nanmean(boot, axis=0) - point
+    print("resampled minus full-split figures, mean over runs: " + ", ".join(
+        f"{m} {lift[:, k].mean():+.3f}" for k, m in enumerate(METRICS)))
     if args.targets:
         met = sum(meets_all(s["metrics"], args.targets) == "yes" for s in scored)
         print(f"{met} of {len(scored)} runs meet every target ({', '.join(f'{k} >= {v:g}' for k, v in args.targets.items())})")
