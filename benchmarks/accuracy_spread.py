@@ -3,8 +3,8 @@ side, each with a bootstrap standard error over the test photos, then their mean
 
 Two sources of doubt are told apart. The standard error of one run is the test split's: resampling its photos
 with replacement and scoring again shows how much AP moves with which photos happen to be in a split this size.
-(It is a standard error, not a percentile interval, because resampled COCO AP runs above the full split's:
-the precision envelope COCO interpolates with takes a maximum, and noise lifts a maximum.)
+COCO's AP is not a mean over photos, so resampled figures may sit off the full split's; the last lines
+print by how much, beside the standard errors.
 The spread between runs is the training's: the same recipe, another seed. Each run's checkpoint is scored
 once, as `webdet evaluate` scores it; the resamples re-score those detections with pycocotools.
 
