@@ -24,8 +24,10 @@ METRICS = ("AP", "AP50", "AR100")
 
 
 def targets(text: str) -> dict:
-    """AP=0.25,AP50=0.65 → {"AP": 0.25, "AP50": 0.65}."""
+    """AP=0.25,AP50=0.65 → {"AP": 0.25, "AP50": 0.65}; only the figures this script reports."""
     pairs = [item.split("=", 1) for item in text.split(",") if item]
+    if any(len(pair) != 2 or pair[0] not in METRICS for pair in pairs):
+        raise argparse.ArgumentTypeError(f"{text}: expected NAME=VALUE pairs with NAME one of {', '.join(METRICS)}")
     return {name: float(value) for name, value in pairs}
 
 
@@ -53,10 +55,10 @@ def main() -> int:
     if len(sizes) != 1:
         print(f"the runs were scored on test splits of different sizes {sorted(sizes)}: not one recipe's data")
         return 2
-    rng = np.random.default_rng(args.seed)
-    draws = rng.integers(0, sizes.pop(), size=(args.resamples, len(scored[0]["items"])))
+    photos = sizes.pop()
+    draws = np.random.default_rng(args.seed).integers(0, photos, size=(args.resamples, photos))
     boot = np.array([[resampled(s["items"], s["labels"], draw) for s in scored] for draw in draws])
-    print(f"{len(scored)} runs, {len(scored[0]['items'])} test photos; ± is the standard error over "
+    print(f"{len(scored)} runs, {photos} test photos; ± is the standard error over "
           f"{args.resamples} bootstrap resamples of the test photos")
     print("| run | seed | step | " + " | ".join(METRICS) + (" | meets targets |" if args.targets else " |"))
     print("|---|---|---|" + "---|" * (len(METRICS) + bool(args.targets)))
@@ -101,4 +103,9 @@ def meets_all(metrics: dict, wanted: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from webdet.errors import WebdetError
+
+    try:
+        sys.exit(main())
+    except WebdetError as error:
+        sys.exit(f"error: {error}")

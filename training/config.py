@@ -103,7 +103,7 @@ def validate(config: dict) -> dict:
     if isinstance(mosaic, bool) or not isinstance(mosaic, (int, float)) or not 0 <= mosaic <= 1:
         raise WebdetError(f"train.augment.mosaic={mosaic}: must be a probability from 0 (off) to 1 (every photo)")
     close = augment.get("close_mosaic_epochs") or 0
-    if isinstance(close, bool) or not isinstance(close, (int, float)) or not 0 <= close < math.inf:
+    if isinstance(close, bool) or not isinstance(close, (int, float)) or not (math.isfinite(close) and close >= 0):
         raise WebdetError(f"train.augment.close_mosaic_epochs={close}: must be a number of epochs, 0 or more "
                           "(the last epochs train on plain photos)")
     if train.get("steps") is None and int(train["epochs"]) < 1:
