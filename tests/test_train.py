@@ -156,6 +156,7 @@ def test_mosaic_closes_for_the_last_epochs_and_stays_closed_on_resume(prepared_d
     assert summary["steps"] == 6
     assert collages == [(0, True), (4, False)]
     assert "Step 4: mosaic off for the last 2 steps (train.augment.close_mosaic_epochs=" in "\n".join(messages)
+    assert sum(m.startswith("Anchors: ") for m in messages) == 1, "a new run reports its anchor fit"
 
     collages.clear()
     messages.clear()
@@ -163,6 +164,7 @@ def test_mosaic_closes_for_the_last_epochs_and_stays_closed_on_resume(prepared_d
                    overrides=["train.steps=8"])
     assert longer["steps"] == 8 and collages == [(6, False)]
     assert any(m.startswith("Step 6: mosaic off for the last 2 steps") for m in messages)
+    assert not any(m.startswith("Anchors: ") for m in messages), "a resumed run does not check them again"
 
 
 def checkpoint_tensors(prefix: str, part: str) -> dict:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from webdet.data_prep.label_map import read_label_map
 from webdet.training import experiment, init_checkpoint
+from webdet.training.anchor_fit import anchor_fit, describe as describe_anchor_fit
 from webdet.training.config import apply_overrides, read_run_config, save_config, validate
 from webdet.training.detector import ModelDetector
 from webdet.training.evaluate import SCORE_THRESHOLD, score_detector
@@ -258,6 +259,8 @@ def train(data_dir, run_dir, config: dict, *, init_checkpoint_spec=None, strateg
     tf.keras.utils.set_random_seed(int(t["seed"]))
     trainer = Trainer(config, run_dir, strategy)
     trainer.restore_or_initialize(init_checkpoint_spec or t["init_checkpoint"], log)
+    if trainer.step == 0:
+        check_anchors(data, config, run_dir, log)
     if trainer.step >= int(t["steps"]):
         log(f"Run {run_dir} is already at step {trainer.step} of train.steps {t['steps']}: nothing to train; "
             f"pass --steps N (more than {trainer.step}) to train longer")
@@ -267,6 +270,14 @@ def train(data_dir, run_dir, config: dict, *, init_checkpoint_spec=None, strateg
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     log(describe(summary))
     return summary
+
+
+def check_anchors(data: DataInfo, config: dict, run_dir: Path, log) -> dict:
+    """Say how well the anchors fit the train boxes before training on them; saved as anchor_fit.json."""
+    fit = anchor_fit(data.data_dir, config["model"])
+    (run_dir / "anchor_fit.json").write_text(json.dumps(fit, indent=2), encoding="utf-8")
+    log(describe_anchor_fit(fit))
+    return fit
 
 
 def _run_loop(trainer: Trainer, config: dict, history: History, log, progress: bool) -> dict:
