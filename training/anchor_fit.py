@@ -11,6 +11,7 @@ from official.vision.configs import retinanet as rcfg
 from official.vision.ops import anchor
 
 from webdet.data_prep.tfrecords import data_files, iter_examples
+from webdet.training.eval_plots import iou_matrix
 
 MATCH_THRESHOLD = rcfg.Parser().match_threshold
 # Below this best possible recall the line says which settings to change. Measured on synthetic shapes
@@ -40,15 +41,11 @@ def model_anchors(model: dict) -> np.ndarray:
 
 def iou_with_anchors(boxes: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per box: its best IoU with any anchor, and how many anchors reach the match threshold.
-    In blocks of boxes, so a large dataset never holds a boxes × anchors matrix."""
+    In blocks of boxes, so a large dataset never holds a boxes × anchors matrix. IoU does not change when
+    x and y swap places in both sets, so Model Garden's (y, x) order goes to `iou_matrix` as it is."""
     best, positives = [], []
-    anchor_area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
     for block in np.array_split(boxes, max(1, len(boxes) // 256)):
-        top_left = np.maximum(block[:, None, :2], anchors[None, :, :2])
-        bottom_right = np.minimum(block[:, None, 2:], anchors[None, :, 2:])
-        inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-        area = (block[:, 2] - block[:, 0]) * (block[:, 3] - block[:, 1])
-        iou = inter / (area[:, None] + anchor_area[None] - inter)
+        iou = iou_matrix(block, anchors)
         best.append(iou.max(axis=1))
         positives.append((iou >= MATCH_THRESHOLD).sum(axis=1))
     return np.concatenate(best), np.concatenate(positives)
