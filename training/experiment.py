@@ -105,7 +105,7 @@ def task_config(config: dict, data_dir, num_classes: int, total_steps: int = 1) 
         model=model_config(config, num_classes),
         train_data=train_data_config(f"{data_dir}/train-*.tfrecord", int(t["batch_size"]), t["augment"],
                                      int(t["seed"])),
-        losses=rcfg.Losses(l2_weight_decay=weight_decay),
+        losses=rcfg.Losses(l2_weight_decay=weight_decay, box_loss_weight=int(t.get("box_loss_weight", 50))),
     )
 
 
