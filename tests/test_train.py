@@ -377,6 +377,14 @@ def test_config_rejects_a_mosaic_close_that_is_not_a_number_of_epochs(value):
         validate(tiny(f"train.augment.close_mosaic_epochs={value}"))
 
 
+@pytest.mark.parametrize("value", ["0", "-50", "75.5", ".nan", "yes", "heavy"])
+def test_config_rejects_a_box_loss_weight_that_is_not_a_positive_whole_number(value):
+    from webdet.training.config import validate
+
+    with pytest.raises(WebdetError, match=r"train.box_loss_weight=.*: must be a whole number, 1 or more"):
+        validate(tiny(f"train.box_loss_weight={value}"))
+
+
 @pytest.mark.parametrize("value", ["1.5", "-0.1", ".nan", "yes", "often"])
 def test_config_rejects_a_mosaic_that_is_not_a_probability(value):
     from webdet.training.config import validate

@@ -93,6 +93,10 @@ def validate(config: dict) -> dict:
     ema = train.get("ema_decay")
     if ema is not None and not (isinstance(ema, (int, float)) and 0 < ema < 1):
         raise WebdetError(f"train.ema_decay={ema}: must be null (off) or a number between 0 and 1, e.g. 0.999")
+    box_weight = train.get("box_loss_weight", 50)
+    if isinstance(box_weight, bool) or not isinstance(box_weight, int) or box_weight < 1:
+        raise WebdetError(f"train.box_loss_weight={box_weight}: must be a whole number, 1 or more "
+                          "(Model Garden's RetinaNet uses 50)")
     augment = train.get("augment") or {}
     if augment.get("policy") not in AUGMENT_POLICIES:
         raise WebdetError(f"train.augment.policy={augment['policy']}: must be null, autoaugment or randaugment")
