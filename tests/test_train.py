@@ -385,6 +385,14 @@ def test_config_rejects_a_box_loss_weight_that_is_not_a_positive_whole_number(va
         validate(tiny(f"train.box_loss_weight={value}"))
 
 
+@pytest.mark.parametrize("value", ["-2", ".nan", ".inf", "yes", "tight"])
+def test_config_rejects_a_giou_loss_weight_that_is_not_a_number_from_zero(value):
+    from webdet.training.config import validate
+
+    with pytest.raises(WebdetError, match=r"train.giou_loss_weight=.*: must be a number, 0 \(off\) or more"):
+        validate(tiny(f"train.giou_loss_weight={value}"))
+
+
 @pytest.mark.parametrize("value", ["1.5", "-0.1", ".nan", "yes", "often"])
 def test_config_rejects_a_mosaic_that_is_not_a_probability(value):
     from webdet.training.config import validate

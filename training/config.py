@@ -97,6 +97,10 @@ def validate(config: dict) -> dict:
     if isinstance(box_weight, bool) or not isinstance(box_weight, int) or box_weight < 1:
         raise WebdetError(f"train.box_loss_weight={box_weight}: must be a whole number, 1 or more "
                           "(Model Garden's RetinaNet uses 50)")
+    giou = train.get("giou_loss_weight") or 0.0
+    if isinstance(giou, bool) or not isinstance(giou, (int, float)) or not (math.isfinite(giou) and giou >= 0):
+        raise WebdetError(f"train.giou_loss_weight={giou}: must be a number, 0 (off) or more, e.g. 2 "
+                          "(the GIoU box loss's weight, added to the Huber box loss)")
     augment = train.get("augment") or {}
     if augment.get("policy") not in AUGMENT_POLICIES:
         raise WebdetError(f"train.augment.policy={augment['policy']}: must be null, autoaugment or randaugment")

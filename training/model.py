@@ -21,7 +21,8 @@ PIXEL_STD = [float(v) for v in preprocess_ops.STDDEV_RGB]
 def build_task(config: dict, data_dir: str, num_classes: int, total_steps: int = 1) -> MosaicRetinaNetTask:
     t = config["train"]
     return MosaicRetinaNetTask(experiment.task_config(config, data_dir, num_classes, total_steps),
-                               mosaic_frequency=float(t["augment"].get("mosaic") or 0.0), seed=int(t["seed"]))
+                               mosaic_frequency=float(t["augment"].get("mosaic") or 0.0), seed=int(t["seed"]),
+                               giou_loss_weight=float(t.get("giou_loss_weight") or 0.0))
 
 
 def build_model(config: dict, num_classes: int) -> tf.keras.Model:
