@@ -10,6 +10,7 @@ once, as `webdet evaluate` scores it; the resamples re-score those detections wi
 
     python benchmarks/accuracy_spread.py --runs /tmp/k0/run-a /tmp/k1/run-a /tmp/k2/run-a
     python benchmarks/accuracy_spread.py --runs R1 R2 --targets AP=0.25,AP50=0.65,AR100=0.52 --resamples 1000
+    python benchmarks/accuracy_spread.py --runs R1 R2 --merge-boxes on   # runs trained before merge-NMS, with it
 """
 import argparse
 import os
@@ -38,6 +39,8 @@ def main() -> int:
     parser.add_argument("--resamples", type=int, default=500, help="bootstrap resamples of the test photos")
     parser.add_argument("--targets", type=targets, default={}, help="e.g. AP=0.25,AP50=0.65,AR100=0.52")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    parser.add_argument("--merge-boxes", choices=("on", "off"), default=None,
+                        help="score with merge-NMS on or off (eval.merge_boxes; default: each run's own)")
     args = parser.parse_args()
     from webdet.training.config import read_run_config
     from webdet.training.detector import CheckpointDetector, find_checkpoint
@@ -46,6 +49,8 @@ def main() -> int:
     scored = []
     for run in args.runs:
         config = read_run_config(run)
+        if args.merge_boxes:
+            config["eval"]["merge_boxes"] = args.merge_boxes == "on"
         prefix = find_checkpoint(run, args.checkpoint)
         metrics, _, items, labels = _score(CheckpointDetector(config, prefix), Path(config["data"]["dir"]), None,
                                            SCORE_THRESHOLD)

@@ -1,6 +1,6 @@
 """Where Python inference time goes, measured side by side in one process on one test image of a run:
 the bare network, the web graph (network + box decoding), the checkpoint detector (+ preprocessing and
-NMS), the exported SavedModel's serving signature, and `ExportDetector.detect` (what `/api/detect`,
+NMS, with merge-NMS off and on), the exported SavedModel's serving signature, and `ExportDetector.detect` (what `/api/detect`,
 `predict` and `evaluate --saved-model` call). Median ms at batch 1, the first calls excluded.
 
     python benchmarks/inference_latency.py --run RUN --export EXPORT [--frames 30]
@@ -51,7 +51,7 @@ def main() -> int:
     from webdet.export.graphs import web_function
     from webdet.export.parity import read_test_split
     from webdet.training.config import read_run_config
-    from webdet.training.detector import load_checkpoint_detector
+    from webdet.training.detector import ModelDetector, load_checkpoint_detector
     from webdet.training.model import preprocess
 
     config = read_run_config(args.run)
@@ -66,19 +66,30 @@ def main() -> int:
     exported = load_detector(args.export)
     frame = tf.constant(image[tf.newaxis])
     serve = exported._signature
+    plain, merged = ({**config, "eval": {**config["eval"], "merge_boxes": merge}} for merge in (False, True))
+    plain_fn, merged_fn = ModelDetector(model, plain).detect_fn, ModelDetector(model, merged).detect_fn
     rows = {
         "network (backbone + FPN + head)": median_ms(lambda: network(inputs), args.frames),
         "web graph (network + box decoding)": median_ms(lambda: web(inputs), args.frames),
-        "checkpoint detect_fn (+ preprocessing, NMS)": median_ms(lambda: checkpoint.detect_fn(frame[0]), args.frames),
+        "checkpoint detect_fn (+ preprocessing, NMS)": median_ms(lambda: plain_fn(frame[0]), args.frames),
+        "checkpoint detect_fn (+ preprocessing, merge-NMS)": median_ms(lambda: merged_fn(frame[0]), args.frames),
         "SavedModel serving signature": median_ms(lambda: serve(input_tensor=frame), args.frames),
         "webdet predict / API path (ExportDetector.detect)": median_ms(lambda: exported.detect(image), args.frames),
     }
     base = rows["network (backbone + FPN + head)"]
     print(f"{config['model']['input_size']}px model, image {image.shape[1]}x{image.shape[0]}, "
-          f"{args.frames} frames, {os.cpu_count()} CPUs")
+          f"{args.frames} frames, {os.cpu_count()} CPUs; the export's merge-NMS: "
+          f"{'on' if exported_merges(args.export) else 'off'}")
     for name, ms in rows.items():
         print(f"  {name:50s} {ms:8.1f} ms  {ms / base:5.2f}x the network")
     return 0
+
+
+def exported_merges(export_dir) -> bool:
+    import json
+
+    metadata = Path(export_dir) / "web_model" / "metadata.json"
+    return metadata.is_file() and bool(json.loads(metadata.read_text()).get("merge_boxes"))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 def save_saved_model(model, config: dict, out_dir: Path, label_map: Path) -> Path:
     """`saved_model/` with the OD API signature, and the same as a TF Serving version directory."""
-    module = DetectionModule(model, int(config["model"]["input_size"]))
+    module = DetectionModule(model, config)
     path = out_dir / "saved_model"
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
     (path / "assets").mkdir(exist_ok=True)

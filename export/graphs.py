@@ -1,7 +1,8 @@
 """The two serving graphs of a trained model.
 
 - `DetectionModule.serve`: the TF2 Object Detection API signature (uint8 image of any size in,
-  NMS'ed detections normalised to that image out), so code written for OD API exports works unchanged.
+  NMS'ed detections normalised to that image out, merged as `eval.merge_boxes` says), so code written
+  for OD API exports works unchanged.
 - `web_function`: a pure feed-forward graph for TF.js (fixed input, decoded boxes and sigmoid scores
   per anchor, no NMS, no control flow); NMS and the mapping back to the frame run in the web app.
 """
@@ -9,7 +10,7 @@ import tensorflow as tf
 from official.vision.modeling.layers import detection_generator
 from official.vision.ops import anchor
 
-from webdet.training.model import preprocess
+from webdet.training.model import detect_outputs, preprocess
 
 DECODING_SCOPE = "box_decoding"
 
@@ -17,15 +18,16 @@ DECODING_SCOPE = "box_decoding"
 class DetectionModule(tf.Module):
     """Holds the model so the SavedModel carries its variables."""
 
-    def __init__(self, model, input_size: int):
+    def __init__(self, model, config: dict):
         super().__init__()
         self.model = model
-        self.input_size = input_size
+        self.input_size = int(config["model"]["input_size"])
+        self.eval_config = dict(config["eval"])
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="input_tensor")])
     def serve(self, input_tensor):
         inputs, image_info = preprocess(input_tensor[0], self.input_size)
-        outputs = self.model(inputs[tf.newaxis], image_shape=image_info[tf.newaxis, 1, :], training=False)
+        outputs = detect_outputs(self.model, inputs[tf.newaxis], image_info, self.eval_config)
         scale = tf.tile(image_info[2:3, :], [1, 2])
         original = tf.tile(image_info[0:1, :], [1, 2])
         boxes = tf.clip_by_value(outputs["detection_boxes"] / scale[tf.newaxis] / original[tf.newaxis], 0.0, 1.0)

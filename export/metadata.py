@@ -80,6 +80,7 @@ def build_metadata(config: dict, name: str, num_anchors: int, quantization: str,
         "iou_threshold": float(config["eval"]["iou_threshold"]),
         "max_detections": int(config["eval"]["max_detections"]),
         "nms": "per_class",
+        "merge_boxes": bool(config["eval"].get("merge_boxes")),
         "quantization": quantization,
         "evaluation": evaluation or {},
     }

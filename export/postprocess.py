@@ -33,12 +33,22 @@ def nms(candidates: list[tuple], iou_threshold: float, limit: int) -> list[tuple
     return kept
 
 
+def merge(box: list, boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list:
+    """Merge-NMS: `box` moved to the IoU x score weighted mean of the `boxes` (with their `scores`) that
+    overlap it by more than `iou_threshold`, itself among them."""
+    weights = np.array([box_iou(box, b) for b in boxes.tolist()])
+    weights = np.where(weights > iou_threshold, weights * scores, 0.0)
+    if weights.sum() <= 0:
+        return box
+    return (weights @ boxes / weights.sum()).tolist()
+
+
 def postprocess(boxes, scores, metadata: dict, frame_width: int, frame_height: int, score_threshold=None) -> list[dict]:
     """boxes [N, 4] (input fractions, yxyx), scores [N, K] → detections in frame pixels, best first."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(scores, np.float64).reshape(len(boxes), -1)
-    threshold = max(metadata["score_threshold"] if score_threshold is None else score_threshold,
-                    metadata.get("min_score", 0.0))
+    min_score = metadata.get("min_score", 0.0)
+    threshold = max(metadata["score_threshold"] if score_threshold is None else score_threshold, min_score)
     limit = int(metadata["max_detections"])
     sy, sx, in_h, in_w = fit_transform(metadata, frame_width, frame_height)
     # Clipped to the image inside the letterbox before NMS, as the SavedModel's decoder does.
@@ -48,7 +58,13 @@ def postprocess(boxes, scores, metadata: dict, frame_width: int, frame_height: i
     for column, label in enumerate(metadata["labels"]):
         anchors = np.flatnonzero(scores[:, column] >= threshold)
         candidates = [(float(scores[a, column]), int(a), boxes[a].tolist()) for a in anchors]
-        found += [(s, a, b, column) for s, a, b in nms(candidates, metadata["iou_threshold"], limit)]
+        kept = nms(candidates, metadata["iou_threshold"], limit)
+        if metadata.get("merge_boxes"):
+            # Every box of this class at or above min_score votes, also those the threshold hides.
+            voters = np.flatnonzero(scores[:, column] >= min_score)
+            kept = [(s, a, merge(b, boxes[voters], scores[voters, column], metadata["iou_threshold"]))
+                    for s, a, b in kept]
+        found += [(s, a, b, column) for s, a, b in kept]
     found = sorted(found, key=lambda d: (-d[0], d[1]))[:limit]
     result = []
     for score, _, (y0, x0, y1, x1), column in found:

@@ -114,6 +114,9 @@ def validate(config: dict) -> dict:
     if isinstance(close, bool) or not isinstance(close, (int, float)) or not (math.isfinite(close) and close >= 0):
         raise WebdetError(f"train.augment.close_mosaic_epochs={close}: must be a number of epochs, 0 or more "
                           "(the last epochs train on plain photos)")
+    merge_boxes = config.get("eval", {}).get("merge_boxes", False)
+    if not isinstance(merge_boxes, bool):
+        raise WebdetError(f"eval.merge_boxes={merge_boxes}: must be true (merge-NMS) or false (plain NMS)")
     if train.get("steps") is None and int(train["epochs"]) < 1:
         raise WebdetError("train.epochs: must be at least 1 when train.steps is null")
     return config

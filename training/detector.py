@@ -48,7 +48,7 @@ class ModelDetector:
         self.source = prefix or "the model being trained"
         self.label_map = LabelMap.of(config["data"]["labels"])
         self.model = model
-        self.detect_fn = make_detect_fn(model, int(config["model"]["input_size"]))
+        self.detect_fn = make_detect_fn(model, config)
 
     def detect(self, image: np.ndarray, score_threshold: float = 0.0) -> list[Detection]:
         out = self.detect_fn(tf.convert_to_tensor(image, tf.uint8))

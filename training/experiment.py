@@ -37,7 +37,9 @@ def model_config(config: dict, num_classes: int) -> rcfg.RetinaNet:
             apply_nms=True, nms_version="batched",
             pre_nms_score_threshold=float(config["eval"]["score_threshold"]),
             nms_iou_threshold=float(config["eval"]["iou_threshold"]),
-            max_num_detections=int(config["eval"]["max_detections"])),
+            max_num_detections=int(config["eval"]["max_detections"]),
+            # The candidates before NMS, for merge-NMS (training/box_merge.py).
+            return_decoded=bool(config["eval"].get("merge_boxes"))),
     )
 
 

@@ -5,6 +5,7 @@ import tensorflow as tf
 from official.vision.ops import preprocess_ops
 
 from webdet.training import experiment
+from webdet.training.box_merge import merge_boxes
 from webdet.training.task import MosaicRetinaNetTask
 
 # The MobileNetV2 backbone offers a level-6 feature the FPN builds itself; Keras warns about it on every call.
@@ -53,16 +54,33 @@ def preprocess(image_uint8: tf.Tensor, input_size: int):
     return image, image_info
 
 
-def make_detect_fn(model, input_size: int):
+def detect_outputs(model, inputs: tf.Tensor, image_info: tf.Tensor, eval_config: dict) -> dict:
+    """The model's NMS'ed detections for a batch of one preprocessed image, in input pixels, with their
+    boxes merged (training/box_merge.py) when `eval.merge_boxes` is on.
+
+    Boxes are clipped to the image inside the letterbox (its scaled size, image_info[0] x image_info[2]) before
+    NMS, as docs/metadata.md says; image_info[1] is the whole padded input, padding included.
+    """
+    scaled_size = tf.round(image_info[0] * image_info[2])
+    outputs = model(inputs, image_shape=scaled_size[tf.newaxis], training=False)
+    if eval_config.get("merge_boxes"):
+        outputs = dict(outputs, detection_boxes=merge_boxes(outputs, float(eval_config["iou_threshold"]),
+                                                            float(eval_config["score_threshold"])))
+    return outputs
+
+
+def make_detect_fn(model, config: dict):
     """A traced function: uint8 image [H, W, 3] → OD API-style detections normalised to that image.
 
     Boxes come back as (ymin, xmin, ymax, xmax) fractions of the original image, classes are
     label-map ids (from 1), as the TF2 Object Detection API's serving signature returns them.
     """
+    input_size = int(config["model"]["input_size"])
+
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
     def detect(image):
         inputs, image_info = preprocess(image, input_size)
-        outputs = model(inputs[tf.newaxis], image_shape=image_info[tf.newaxis, 1, :], training=False)
+        outputs = detect_outputs(model, inputs[tf.newaxis], image_info, config["eval"])
         scale = tf.tile(image_info[2:3, :], [1, 2])  # [[sy, sx, sy, sx]]
         original = tf.tile(image_info[0:1, :], [1, 2])
         boxes = outputs["detection_boxes"][0] / scale / original

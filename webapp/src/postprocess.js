@@ -14,6 +14,24 @@ export function nms(candidates, iouThreshold, limit) {
 }
 
 /**
+ * Merge-NMS: a kept box moved to the IoU x score weighted mean of the voters ({box, score}) that overlap it by
+ * more than iouThreshold, itself among them (docs/metadata.md, merge_boxes).
+ */
+export function mergeBox(box, voters, iouThreshold) {
+  const sum = [0, 0, 0, 0];
+  let total = 0;
+  for (const v of voters) {
+    const overlap = iou(box, v.box);
+    if (overlap > iouThreshold) {
+      const w = overlap * v.score;
+      for (let i = 0; i < 4; i += 1) sum[i] += w * v.box[i];
+      total += w;
+    }
+  }
+  return total > 0 ? sum.map((s) => s / total) : box;
+}
+
+/**
  * x rounded half to even, as TensorFlow's tf.round: 212.5 → 212, 213.5 → 214 (Math.round gives 213 and 214).
  */
 export function roundHalfEven(x) {
@@ -44,7 +62,8 @@ export function fitTransform(metadata, frameWidth, frameHeight) {
  * scores: Float32Array [N*K]. Returns [{box: [xmin, ymin, xmax, ymax] in frame pixels, score, label_id, label}].
  */
 export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, scoreThreshold) {
-  const threshold = Math.max(scoreThreshold ?? metadata.score_threshold, metadata.min_score ?? 0);
+  const minScore = metadata.min_score ?? 0;
+  const threshold = Math.max(scoreThreshold ?? metadata.score_threshold, minScore);
   const labels = metadata.labels;
   const k = labels.length;
   const n = scores.length / k;
@@ -58,11 +77,17 @@ export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, sc
   let detections = [];
   for (let c = 0; c < k; c += 1) {
     const candidates = [];
+    // Every box of this class at or above min_score votes in merge-NMS, also those the threshold hides.
+    const voters = [];
     for (let a = 0; a < n; a += 1) {
       const score = scores[a * k + c];
       if (score >= threshold) candidates.push({ anchor: a, score, box: inImage(a) });
+      if (metadata.merge_boxes && score >= minScore) voters.push({ score, box: inImage(a) });
     }
-    for (const d of nms(candidates, metadata.iou_threshold, limit)) detections.push({ ...d, column: c });
+    for (const d of nms(candidates, metadata.iou_threshold, limit)) {
+      const box = metadata.merge_boxes ? mergeBox(d.box, voters, metadata.iou_threshold) : d.box;
+      detections.push({ ...d, box, column: c });
+    }
   }
   detections.sort((p, q) => q.score - p.score || p.anchor - q.anchor);
   detections = detections.slice(0, limit);
