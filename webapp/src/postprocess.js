@@ -81,8 +81,10 @@ export function postprocess(boxes, scores, metadata, frameWidth, frameHeight, sc
     const voters = [];
     for (let a = 0; a < n; a += 1) {
       const score = scores[a * k + c];
-      if (score >= threshold) candidates.push({ anchor: a, score, box: inImage(a) });
-      if (metadata.merge_boxes && score >= minScore) voters.push({ score, box: inImage(a) });
+      if (score < minScore) continue; // threshold is never below minScore
+      const box = inImage(a);
+      if (score >= threshold) candidates.push({ anchor: a, score, box });
+      if (metadata.merge_boxes) voters.push({ score, box });
     }
     for (const d of nms(candidates, metadata.iou_threshold, limit)) {
       const box = metadata.merge_boxes ? mergeBox(d.box, voters, metadata.iou_threshold) : d.box;
