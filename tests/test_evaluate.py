@@ -195,6 +195,21 @@ def test_a_detector_answering_with_unknown_classes_is_refused(prepared_dir, tmp_
         evaluate_detector(UnknownClassDetector(prepared_dir), prepared_dir, tmp_path / "eval")
 
 
+class NaNBoxDetector(GroundTruthDetector):
+    """Right classes and scores, but the boxes of a model whose weights went to NaN."""
+    source = "models/diverged"
+
+    def raw(self, image):
+        answer = super().raw(image)
+        return {**answer, "boxes": np.full_like(np.asarray(answer["boxes"], np.float64), np.nan)}
+
+
+def test_a_detector_answering_with_nan_boxes_is_refused_not_scored(prepared_dir, tmp_path):
+    with pytest.raises(WebdetError, match=r"models/diverged: on .* returned a box or score that is not a finite"):
+        evaluate_detector(NaNBoxDetector(prepared_dir), prepared_dir, tmp_path / "eval")
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
 def test_a_folder_without_test_records_is_named(prepared_dir, tmp_path):
     shutil.copy(prepared_dir / "label_map.pbtxt", tmp_path / "label_map.pbtxt")
     with pytest.raises(WebdetError, match="no test-.*tfrecord shards"):

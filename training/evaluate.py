@@ -70,6 +70,9 @@ def check_output(detections, detector: Detector, label_map: LabelMap, filename: 
     if not isinstance(detections, list) or not all(isinstance(d, dict) and fields <= set(d) for d in detections):
         raise WebdetError(f"{name}: not a detector (its answer on {filename} is not a list of detection records)")
     arrays = as_arrays(detections)
+    # pycocotools matches a NaN box to ground truth instead of failing, which inflates recall.
+    if not (np.isfinite(arrays["boxes"]).all() and np.isfinite(arrays["scores"]).all()):
+        raise WebdetError(f"{name}: on {filename} returned a box or score that is not a finite number")
     unknown = sorted({int(c) for c in arrays["classes"]} - set(label_map))
     if unknown:
         raise WebdetError(f"{name}: on {filename} returned class ids {unknown} that its label map "
