@@ -40,7 +40,7 @@ def main() -> int:
     parser.add_argument("--recall-by-iou", action="store_true",
                         help="also print COCO recall (100 boxes per image) at each IoU threshold 0.5:0.95")
     parser.add_argument("--errors", action="store_true",
-                        help="also print what the best-scoring detections are, at IoU 0.5: right, or which kind of wrong")
+                        help="also print what the best-scoring detections are at IoU 0.5: right, or which wrong")
     args = parser.parse_args()
     from webdet.training.config import read_run_config
     from webdet.training.detector import CheckpointDetector, find_checkpoint
@@ -127,11 +127,12 @@ def print_error_kinds(items) -> None:
 def error_kind(box, label: int, gt_boxes, gt_classes, taken) -> str:
     """One detection's kind (print_error_kinds); marks the object it takes in `taken`."""
     import numpy as np
+    from webdet.training.eval_plots import iou_matrix
 
+    iou = iou_matrix(box[np.newaxis], gt_boxes)[0]
     lo, hi = np.maximum(box[:2], gt_boxes[:, :2]), np.minimum(box[2:], gt_boxes[:, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
     box_area, gt_area = np.prod(box[2:] - box[:2]), np.prod(gt_boxes[:, 2:] - gt_boxes[:, :2], axis=1)
-    iou = inter / np.maximum(box_area + gt_area - inter, 1e-12)
     same = np.asarray(gt_classes) == label
     free = np.where(same & ~taken, iou, -1.0)
     if free.size and free.max() >= 0.5:

@@ -3,9 +3,10 @@
 NMS decides which boxes survive and with what score; the boxes it throws away still say where the
 object is. Averaging them into the survivor (box voting, Gidaris & Komodakis 2015; YOLOv5's `merge`
 option of its NMS) places boxes better without adding or removing any, so recall at high IoU rises
-(docs/from_scratch.md has what it does to AP, AP50 and AR100). Each kept box becomes the mean of the candidates of its class that score at
-least the floor and overlap it by more than the NMS IoU threshold (itself included), weighted by
-IoU × score. The web app's post-processing does the same (docs/metadata.md, `merge_boxes`).
+(docs/from_scratch.md has what it does to AP, AP50 and AR100). Each kept box becomes the mean of the
+candidates of its class that score at least the floor and overlap it by more than the NMS IoU threshold
+(itself included), weighted by IoU × score. The web app's post-processing does the same
+(docs/metadata.md, `merge_boxes`).
 """
 import tensorflow as tf
 from official.vision.ops import box_ops
