@@ -160,14 +160,16 @@ def test_wasm_and_cpu_backends_agree(exported_dir, prepared_dir):
 # +0.006 to -0.004, max score difference 0.024 (a box may cross the threshold). Its min IoU was 0.88-0.95
 # over runs, and 0.77 on one: uint8 moves scores by up to 0.02, which can swap two overlapping boxes in
 # NMS, and the survivor then overlaps its twin by more than NMS's IoU (0.6), not by 0.95.
-# float16 is 0.58 of the size and keeps every box (IoU 0.9996, scores ± 0.0006, AP unchanged) above
-# CROWDED. Below it, where a young model leaves dense clusters of weak overlapping boxes, float16's
-# rounding reorders them in NMS and a neighbour (IoU 0.6-0.95) or none survives instead: 26 of 807
-# boxes between 0.03 and 0.09 moved on one run (one matched a 0.85 box), none above 0.09. The calibrated
-# threshold falls there on some training runs (the eval floor of 0.01 lets it go down to 0.03); there
-# AP is the measure that holds.
+# float16 is 0.58 of the size, AP unchanged, scores ± 0.001, and nearly every box kept to IoU 0.999. A
+# few boxes move further, for two reasons: rounding can reorder two overlapping boxes of almost equal
+# score in NMS, so the other one survives (its twin then overlaps it by more than NMS's IoU, 0.6, and
+# by nothing more certain); and with merge-NMS a neighbour can cross the voting IoU (0.6) and join or
+# leave the weighted mean. On three tiny runs, 400 fresh images each, float16 against float32 (both in
+# TF.js): above a 0.2 threshold the worst box had IoU 0.97-0.99 with merge-NMS and 0.88 on one run
+# without it; above 0.1 it was 0.77-0.95 with merge and 0.63-0.92 without. So a float16 box must keep a
+# twin over NMS's IoU, the same object; AP and scores are what show the cost.
 QUANTIZED = {"uint8": {"size": 0.45, "AP_change": 0.05, "max_score_diff": 0.1, "unmatched": 1, "min_iou": 0.5},
-             "float16": {"size": 0.65, "AP_change": 0.01, "max_score_diff": 0.02, "unmatched": 0, "min_iou": 0.98}}
+             "float16": {"size": 0.65, "AP_change": 0.01, "max_score_diff": 0.02, "unmatched": 0, "min_iou": 0.6}}
 CROWDED = 0.1
 
 
