@@ -33,17 +33,18 @@ def main() -> int:
     prefixes = checkpoint_prefixes(args.run, args.steps)
     merges = [m == "on" for m in args.merge_boxes.split(",")] if args.merge_boxes else \
         [bool(config["eval"].get("merge_boxes"))]
-    model = build_model(config, len(config["data"]["labels"]))
-    weights = []
-    for prefix in prefixes:
-        tf.train.Checkpoint(model=model).read(prefix).expect_partial()
-        weights.append([v.numpy() for v in model.variables])
     print(f"{args.run}, test split of {config['data']['dir']}")
     print("| weights | merge | AP | AP50 | AP75 | AR100 |")
     print("|---|---|---|---|---|---|")
     for merge in merges:
+        # The model's detection head is built for one merge setting, so each setting gets its own model.
         scored = copy.deepcopy(config)
         scored["eval"]["merge_boxes"] = merge
+        model = build_model(scored, len(config["data"]["labels"]))
+        weights = []
+        for prefix in prefixes:
+            tf.train.Checkpoint(model=model).read(prefix).expect_partial()
+            weights.append([v.numpy() for v in model.variables])
         detector = ModelDetector(model, scored)
         for prefix, single in zip(prefixes, weights):
             row(Path(prefix).name, merge, score(model, detector, [single], config))
