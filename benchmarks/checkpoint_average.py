@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, type=Path, help="a training run folder")
-    parser.add_argument("--steps", default=None, help="checkpoint steps to average, e.g. 2080,2240,2300 "
+    parser.add_argument("--steps", type=steps_list, default=None, help="checkpoint steps to average, e.g. 2080,2240,2300 "
                                                       "(default: the run's three newest)")
     parser.add_argument("--merge-boxes", default=None, help="off, on or off,on (default: the run's own)")
     args = parser.parse_args()
@@ -54,20 +54,25 @@ def main() -> int:
     return 0
 
 
-def checkpoint_prefixes(run: Path, steps: str | None) -> list[str]:
-    """The prefixes of the asked steps, or of the run's three newest checkpoints, oldest first."""
-    from webdet.errors import WebdetError
+def steps_list(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give checkpoint steps as integers, e.g. 2240,2300") from None
 
+
+def checkpoint_prefixes(run: Path, steps: list[int] | None) -> list[str]:
+    """The prefixes of the asked steps, or of the run's three newest checkpoints, oldest first."""
     folder = run / "checkpoints"
     if steps:
-        prefixes = [str(folder / f"ckpt-{int(s)}") for s in steps.split(",")]
+        prefixes = [str(folder / f"ckpt-{s}") for s in steps]
     else:
         found = sorted(folder.glob("ckpt-*.index"), key=lambda p: int(p.stem.removeprefix("ckpt-")))
         prefixes = [str(p.with_suffix("")) for p in found[-3:]]
     missing = [p for p in prefixes if not Path(p + ".index").is_file()]
     if missing or len(prefixes) < 2:
-        raise SystemExit(str(WebdetError(f"{folder}: need two or more checkpoints to average; "
-                                         f"missing {', '.join(missing) or 'checkpoints'}")))
+        raise SystemExit(f"{folder}: need two or more checkpoints to average; "
+                         f"missing {', '.join(missing) or 'checkpoints'}")
     return prefixes
 
 
