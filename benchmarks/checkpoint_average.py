@@ -15,13 +15,15 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from eval_postprocessing import switches  # noqa: E402  (the same --merge-boxes parsing)
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, type=Path, help="a training run folder")
-    parser.add_argument("--steps", type=steps_list, default=None, help="checkpoint steps to average, e.g. 2080,2240,2300 "
-                                                      "(default: the run's three newest)")
-    parser.add_argument("--merge-boxes", default=None, help="off, on or off,on (default: the run's own)")
+    parser.add_argument("--steps", type=steps_list, default=None,
+                        help="checkpoint steps to average, e.g. 2080,2240,2300 (default: the run's three newest)")
+    parser.add_argument("--merge-boxes", type=switches, default=None, help="off, on or off,on (default: the run's own)")
     args = parser.parse_args()
     import tensorflow as tf
 
@@ -31,8 +33,7 @@ def main() -> int:
 
     config = read_run_config(args.run)
     prefixes = checkpoint_prefixes(args.run, args.steps)
-    merges = [m == "on" for m in args.merge_boxes.split(",")] if args.merge_boxes else \
-        [bool(config["eval"].get("merge_boxes"))]
+    merges = args.merge_boxes or [bool(config["eval"].get("merge_boxes"))]
     print(f"{args.run}, test split of {config['data']['dir']}")
     print("| weights | merge | AP | AP50 | AP75 | AR100 |")
     print("|---|---|---|---|---|---|")
